@@ -1,0 +1,57 @@
+"""bridge: differentiable ODE solves from Python, on Julia's SciML stack or a SciPy reference.
+
+The whole public API is re-exported here.
+
+Example
+-------
+>>> import bridge
+>>> prob = bridge.ODEProblem(lambda u, p, t: -p[0] * u, [1.0], (0.0, 1.0), [0.5])
+>>> sol = bridge.solve(prob, "Tsit5", saveat=0.5, backend="reference")
+>>> sol.retcode
+'Success'
+"""
+
+from __future__ import annotations
+
+from ._algorithms import ALGORITHMS, SENSEALGS
+from ._api import SolverWarning, solve, vjp
+from ._backend import BACKENDS, BridgeBackendWarning, resolve_backend
+from ._errors import (
+    BridgeError,
+    BridgeTypeError,
+    BridgeValueError,
+    GradientUnavailableError,
+    JuliaError,
+    JuliaUnavailableError,
+    SolveFailedError,
+    TraceError,
+)
+from ._problem import JuliaFunction, ODEProblem
+from ._solution import Gradients, Solution, Stats
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ALGORITHMS",
+    "BACKENDS",
+    "SENSEALGS",
+    "BridgeBackendWarning",
+    "BridgeError",
+    "BridgeTypeError",
+    "BridgeValueError",
+    "GradientUnavailableError",
+    "Gradients",
+    "JuliaError",
+    "JuliaFunction",
+    "JuliaUnavailableError",
+    "ODEProblem",
+    "SolveFailedError",
+    "Solution",
+    "SolverWarning",
+    "Stats",
+    "TraceError",
+    "__version__",
+    "resolve_backend",
+    "solve",
+    "vjp",
+]

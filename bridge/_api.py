@@ -1,0 +1,156 @@
+"""The entry points ``solve`` and ``vjp``: validate, pick the backend, dispatch."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from ._algorithms import check_alg, check_sensealg
+from ._backend import get_backend, resolve_backend
+from ._errors import BridgeTypeError, SolveFailedError
+from ._problem import ODEProblem
+from ._solution import Gradients, Solution
+from ._validate import (
+    DEFAULT_ABSTOL,
+    DEFAULT_MAXITERS,
+    DEFAULT_RELTOL,
+    check_cotangent,
+    check_options,
+)
+
+
+class SolverWarning(UserWarning):
+    """A solve ended without success; the Solution holds the retcode and partial trajectory."""
+
+
+def _check_problem(prob: Any) -> ODEProblem:
+    if not isinstance(prob, ODEProblem):
+        raise BridgeTypeError(
+            f"prob must be a bridge.ODEProblem, got {type(prob).__name__}; build one with "
+            "bridge.ODEProblem(f, u0, tspan, p)"
+        )
+    return prob
+
+
+def _warn_failure(sol: Solution) -> None:
+    if not sol.success:
+        warnings.warn(
+            f"solve ended with retcode {sol.retcode} at t={sol.t[-1] if len(sol.t) else 'start'}"
+            f"{': ' + sol.message if sol.message else ''}",
+            SolverWarning,
+            stacklevel=3,
+        )
+
+
+def solve(
+    prob: ODEProblem,
+    alg: str = "auto",
+    *,
+    saveat: Any = None,
+    reltol: float = DEFAULT_RELTOL,
+    abstol: float = DEFAULT_ABSTOL,
+    maxiters: int = DEFAULT_MAXITERS,
+    backend: str | None = None,
+) -> Solution:
+    """Solve an ODE problem.
+
+    Parameters
+    ----------
+    prob : ODEProblem
+    alg : str
+        A DifferentialEquations.jl algorithm name (``"Tsit5"``, ``"Rodas5P"``, ``"auto"``...);
+        see ``bridge.ALGORITHMS``.
+    saveat : float or array_like, optional
+        A step (saves t0, t0+Δ, ..., t1) or the times to save at; default: every step.
+    reltol, abstol : float
+        Tolerances (DifferentialEquations.jl's defaults 1e-3 and 1e-6).
+    maxiters : int
+        Maximum number of steps before giving up with retcode ``"MaxIters"``.
+    backend : {"auto", "julia", "reference"}, optional
+        Defaults to the ``BRIDGE_BACKEND`` environment variable, then ``"auto"``.
+
+    Returns
+    -------
+    Solution
+        A failed solve returns its retcode and partial trajectory, with a SolverWarning.
+
+    Example
+    -------
+    >>> import bridge
+    >>> prob = bridge.ODEProblem(lambda u, p, t: -p[0] * u, [1.0], (0.0, 1.0), [1.0])
+    >>> sol = bridge.solve(prob, "Tsit5", saveat=0.5, backend="reference")
+    >>> sol.u.shape
+    (3, 1)
+    """
+    prob = _check_problem(prob)
+    algorithm = check_alg(alg)
+    opts = check_options(prob.tspan, saveat, reltol, abstol, maxiters)
+    be = get_backend(resolve_backend(backend))
+    sol = be.solve(prob, algorithm, opts)
+    _warn_failure(sol)
+    return sol
+
+
+def vjp(
+    prob: ODEProblem,
+    alg: str = "auto",
+    *,
+    saveat: Any = None,
+    sensealg: str = "auto",
+    reltol: float = DEFAULT_RELTOL,
+    abstol: float = DEFAULT_ABSTOL,
+    maxiters: int = DEFAULT_MAXITERS,
+    backend: str | None = None,
+) -> tuple[Solution, Callable[[Any], Gradients]]:
+    """Solve and return a pullback: gradients of a loss of ``sol.u`` w.r.t. ``u0`` and ``p``.
+
+    ``pullback(cotangent)`` takes dL/d(sol.u), shaped like ``sol.u``, and returns
+    ``Gradients(u0=dL/du0, p=dL/dp)``.
+
+    Parameters
+    ----------
+    sensealg : str
+        A SciMLSensitivity method name: ``"auto"``, ``"ForwardDiffSensitivity"``,
+        ``"GaussAdjoint"``, ``"InterpolatingAdjoint"``, ``"QuadratureAdjoint"``,
+        ``"BacksolveAdjoint"``. Other arguments are as in ``solve``.
+
+    Raises
+    ------
+    SolveFailedError
+        If the solve did not succeed (gradients of a failed solve would be wrong).
+
+    Example
+    -------
+    >>> import bridge, numpy as np
+    >>> prob = bridge.ODEProblem(lambda u, p, t: -p[0] * u, [1.0], (0.0, 1.0), [1.0])
+    >>> sol, pullback = bridge.vjp(prob, "Tsit5", saveat=[1.0], reltol=1e-8, abstol=1e-10, backend="reference")
+    >>> g = pullback(np.ones_like(sol.u))   # d u(1) / d(u0, p) = (e^-1, -e^-1)
+    >>> np.round(g.u0, 6), np.round(g.p, 6)
+    (array([0.367879]), array([-0.367879]))
+    """
+    prob = _check_problem(prob)
+    algorithm = check_alg(alg)
+    sense = check_sensealg(sensealg)
+    opts = check_options(prob.tspan, saveat, reltol, abstol, maxiters)
+    be = get_backend(resolve_backend(backend))
+    sol, raw_pullback = be.vjp(prob, algorithm, opts, sense)
+    if not sol.success:
+        _warn_failure(sol)
+        raise SolveFailedError(
+            f"the forward solve ended with retcode {sol.retcode}, so its gradients would be "
+            "wrong; fix the problem (tolerances, maxiters, alg) and try again",
+            retcode=sol.retcode,
+        )
+    shape = sol.u.shape
+
+    def pullback(cotangent: Any) -> Gradients:
+        grads = raw_pullback(check_cotangent(cotangent, shape))
+        if prob.param_spec is not None and grads.p_dict is None:
+            from ._model import unflatten_params
+
+            grads.p_dict = unflatten_params(grads.p, prob.param_spec)
+        return grads
+
+    pullback.__doc__ = f"Pullback of the solve: cotangent of shape {shape} -> Gradients(u0, p)."
+    return sol, pullback

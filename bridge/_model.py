@@ -1,0 +1,132 @@
+"""What a backend needs from a right-hand side: the ``Model`` protocol.
+
+A model is produced by tracing a Python function (``bridge._trace``), or wraps an opaque
+callable (``trace=False``). Backends only ever talk to this protocol.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ._errors import BridgeTypeError, BridgeValueError, GradientUnavailableError
+
+FloatArray = NDArray[np.float64]
+
+#: How parameters are laid out: ``None`` for a flat vector, else an ordered mapping of
+#: name -> shape; the flat vector is the concatenation of the C-order ravel of each entry.
+ParamSpec = Mapping[str, tuple[int, ...]] | None
+
+
+@runtime_checkable
+class Model(Protocol):
+    """A right-hand side ``du/dt = f(u, p, t)`` with known sizes and (maybe) derivatives."""
+
+    name: str
+    n_states: int
+    n_params: int
+    has_derivatives: bool
+
+    def f(self, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
+        """du/dt as a float64 array of shape (n_states,)."""
+        ...
+
+    def jac(self, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
+        """State Jacobian df/du, shape (n_states, n_states)."""
+        ...
+
+    def paramjac(self, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
+        """Parameter Jacobian df/dp, shape (n_states, n_params)."""
+        ...
+
+    def vjp_u(self, v: FloatArray, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
+        """v^T df/du, shape (n_states,)."""
+        ...
+
+    def vjp_p(self, v: FloatArray, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
+        """v^T df/dp, shape (n_params,)."""
+        ...
+
+
+def unflatten_params(p: FloatArray, spec: ParamSpec) -> Any:
+    """Turn a flat parameter vector back into the user's layout (views, not copies).
+
+    Example
+    -------
+    >>> unflatten_params(np.arange(3.0), {"a": (1,), "b": (2,)})["b"]
+    array([1., 2.])
+    """
+    if spec is None:
+        return p
+    out: dict[str, FloatArray] = {}
+    start = 0
+    for key, shape in spec.items():
+        size = int(np.prod(shape, dtype=np.int64))
+        out[key] = p[start : start + size].reshape(shape)
+        start += size
+    return out
+
+
+class OpaqueModel:
+    """A user's callable used as is (``trace=False``): no derivatives, called per step.
+
+    Example
+    -------
+    >>> m = OpaqueModel(lambda u, p, t: -p[0] * u, n_states=1, n_params=1)
+    >>> m.f(np.array([2.0]), np.array([0.5]), 0.0)
+    array([-1.])
+    """
+
+    has_derivatives = False
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        n_states: int,
+        n_params: int,
+        param_spec: ParamSpec = None,
+        name: str | None = None,
+    ) -> None:
+        self.func = func
+        self.n_states = n_states
+        self.n_params = n_params
+        self.param_spec = param_spec
+        self.name = name or getattr(func, "__name__", "rhs")
+
+    def f(self, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
+        out = self.func(u, unflatten_params(p, self.param_spec), t)
+        try:
+            arr = np.asarray(out, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise BridgeTypeError(
+                f"right-hand side {self.name!r} returned {type(out).__name__} "
+                f"that is not a numeric array: {exc}"
+            ) from exc
+        if arr.shape != (self.n_states,):
+            raise BridgeValueError(
+                f"right-hand side {self.name!r} returned shape {arr.shape}, "
+                f"but u0 has {self.n_states} states: expected ({self.n_states},)"
+            )
+        return arr
+
+    def _no_grad(self, what: str) -> GradientUnavailableError:
+        return GradientUnavailableError(
+            f"{what} of {self.name!r} is not available: the problem was built with "
+            "trace=False, so bridge has no derivatives of the right-hand side. "
+            "Build it with trace=True (the default) to get gradients."
+        )
+
+    def jac(self, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
+        raise self._no_grad("the Jacobian")
+
+    def paramjac(self, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
+        raise self._no_grad("the parameter Jacobian")
+
+    def vjp_u(self, v: FloatArray, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
+        raise self._no_grad("the state VJP")
+
+    def vjp_p(self, v: FloatArray, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
+        raise self._no_grad("the parameter VJP")

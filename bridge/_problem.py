@@ -1,0 +1,184 @@
+"""ODEProblem and JuliaFunction: what the user builds, validated before anything runs."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from ._errors import BridgeTypeError, BridgeValueError
+from ._model import FloatArray, Model, OpaqueModel, ParamSpec
+from ._validate import as_float_vector, as_tspan
+
+
+class JuliaFunction:
+    """A right-hand side written in Julia: the Julia backend only.
+
+    ``source`` is Julia code that evaluates to an in-place function ``f!(du, u, p, t)``,
+    e.g. an anonymous function ``"(du, u, p, t) -> (du[1] = -p[1] * u[1]; nothing)"`` or a
+    block whose last expression is a function.
+
+    Example
+    -------
+    >>> f = JuliaFunction("(du, u, p, t) -> (du[1] = -p[1] * u[1]; nothing)")
+    >>> f.source.startswith("(du")
+    True
+    """
+
+    def __init__(self, source: str, *, name: str = "julia_rhs") -> None:
+        if not isinstance(source, str) or not source.strip():
+            raise BridgeTypeError(
+                f"JuliaFunction source must be a non-empty string of Julia code, got {source!r}"
+            )
+        self.source = source
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"JuliaFunction({self.source!r})"
+
+
+def _flatten_params(p: Any) -> tuple[FloatArray, ParamSpec]:
+    if p is None:
+        return np.zeros(0), None
+    if isinstance(p, Mapping):
+        if not p:
+            return np.zeros(0), {}
+        parts: list[FloatArray] = []
+        spec: dict[str, tuple[int, ...]] = {}
+        for key, value in p.items():
+            if not isinstance(key, str):
+                raise BridgeTypeError(f"p: parameter names must be strings, got {key!r}")
+            arr = as_float_vector(value, f"p[{key!r}]", allow_nd=True)
+            spec[key] = tuple(int(s) for s in np.shape(value))
+            parts.append(arr.ravel())
+        return np.ascontiguousarray(np.concatenate(parts)), spec
+    return as_float_vector(p, "p", allow_empty=True), None
+
+
+class ODEProblem:
+    """An initial value problem ``du/dt = f(u, p, t)``, ``u(tspan[0]) = u0``.
+
+    Parameters
+    ----------
+    f : callable or JuliaFunction
+        ``f(u, p, t)`` returning du/dt (a list, tuple or array of length ``len(u0)``),
+        written with NumPy functions. It is traced once into a symbolic model unless
+        ``trace=False``. A ``JuliaFunction`` is run by the Julia backend only.
+    u0 : array_like, shape (n,)
+        Initial state. Integer input is cast to float64; complex input is refused.
+    tspan : (float, float)
+        Start and end time; the end may be before the start (reverse time).
+    p : array_like or dict of array_like, optional
+        Parameters: a flat vector, or named arrays (flattened into one vector in order).
+    trace : bool
+        ``False`` calls ``f`` as an opaque function: slower, and no gradients.
+    name : str, optional
+        A name for messages and generated code (defaults to ``f.__name__``).
+
+    Example
+    -------
+    >>> prob = ODEProblem(lambda u, p, t: -p[0] * u, u0=[1.0], tspan=(0.0, 1.0), p=[0.5])
+    >>> prob.n_states, prob.n_params
+    (1, 1)
+    """
+
+    def __init__(
+        self,
+        f: Callable[..., Any] | JuliaFunction,
+        u0: Any,
+        tspan: Any,
+        p: Any = None,
+        *,
+        trace: bool = True,
+        name: str | None = None,
+    ) -> None:
+        if not (callable(f) or isinstance(f, JuliaFunction)):
+            raise BridgeTypeError(
+                f"f must be a callable f(u, p, t) or a bridge.JuliaFunction, got {type(f).__name__}"
+            )
+        if not isinstance(trace, bool):
+            raise BridgeTypeError(f"trace must be True or False, got {trace!r}")
+        self.f = f
+        self.u0 = as_float_vector(u0, "u0")
+        self.tspan = as_tspan(tspan)
+        self.p, self.param_spec = _flatten_params(p)
+        self.trace = trace
+        self.name = name or getattr(f, "name", None) or getattr(f, "__name__", "rhs")
+        if self.name == "<lambda>":
+            self.name = "rhs"
+        self._model: Model | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def n_states(self) -> int:
+        return int(self.u0.shape[0])
+
+    @property
+    def n_params(self) -> int:
+        return int(self.p.shape[0])
+
+    @property
+    def is_julia(self) -> bool:
+        """True when the right-hand side is Julia source (Julia backend only)."""
+        return isinstance(self.f, JuliaFunction)
+
+    @property
+    def model(self) -> Model:
+        """The traced (or opaque) model, built on first use and cached."""
+        if self.is_julia:
+            raise BridgeValueError(
+                f"problem {self.name!r} has a JuliaFunction right-hand side, which only "
+                "the Julia backend can run; use backend='julia' or write f in Python"
+            )
+        with self._lock:
+            if self._model is None:
+                self._model = self._build_model()
+            return self._model
+
+    def _build_model(self) -> Model:
+        assert not isinstance(self.f, JuliaFunction)
+        if not self.trace:
+            return OpaqueModel(self.f, self.n_states, self.n_params, self.param_spec, self.name)
+        from ._trace import trace_model
+
+        return trace_model(
+            self.f, self.n_states, self.n_params, self.param_spec, name=self.name
+        )
+
+    def remake(self, *, u0: Any = None, p: Any = None, tspan: Any = None) -> ODEProblem:
+        """A copy with some of u0, p, tspan replaced; the traced model is shared.
+
+        Example
+        -------
+        >>> prob = ODEProblem(lambda u, p, t: -u, [1.0], (0.0, 1.0))
+        >>> prob.remake(u0=[2.0]).u0
+        array([2.])
+        """
+        new = object.__new__(ODEProblem)
+        new.__dict__.update(self.__dict__)
+        new._lock = threading.Lock()
+        if u0 is not None:
+            new.u0 = as_float_vector(u0, "u0")
+            if new.u0.shape != self.u0.shape:
+                raise BridgeValueError(
+                    f"u0 has length {new.u0.shape[0]}, but the problem has "
+                    f"{self.u0.shape[0]} states"
+                )
+        if p is not None:
+            new.p, spec = _flatten_params(p)
+            if new.p.shape != self.p.shape or spec != self.param_spec:
+                raise BridgeValueError(
+                    f"p has {new.p.shape[0]} entries (layout {spec}), but the problem has "
+                    f"{self.p.shape[0]} (layout {self.param_spec})"
+                )
+        if tspan is not None:
+            new.tspan = as_tspan(tspan)
+        return new
+
+    def __repr__(self) -> str:
+        return (
+            f"ODEProblem({self.name}, n_states={self.n_states}, n_params={self.n_params}, "
+            f"tspan={self.tspan})"
+        )

@@ -1,0 +1,197 @@
+"""Input validation: every public entry point checks its arguments here, before any work.
+
+Policy on dtypes (documented in README): real integer and boolean-free float inputs are cast
+to float64 once; complex, boolean, string and object inputs are refused with a TypeError.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._errors import BridgeTypeError, BridgeValueError
+from ._model import FloatArray
+
+#: DifferentialEquations.jl's defaults, shared by both backends.
+DEFAULT_RELTOL = 1e-3
+DEFAULT_ABSTOL = 1e-6
+DEFAULT_MAXITERS = 1_000_000
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def as_float_vector(
+    value: Any, name: str, *, allow_empty: bool = False, allow_nd: bool = False
+) -> FloatArray:
+    """Check ``value`` is a finite real 1-D array and return it as C-contiguous float64.
+
+    A float64 C-contiguous input is returned as is (no copy); anything else is copied once.
+
+    Example
+    -------
+    >>> as_float_vector([1, 2], "u0")
+    array([1., 2.])
+    """
+    if isinstance(value, (str, bytes)):
+        raise BridgeTypeError(f"{name} must be an array of real numbers, got the string {value!r}")
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # ragged lists and the like
+        raise BridgeValueError(f"{name} could not be read as an array: {exc}") from exc
+    if arr.dtype.kind == "c":
+        raise BridgeTypeError(
+            f"{name} is complex ({arr.dtype}); bridge solves real ODEs: split real and "
+            "imaginary parts into separate states"
+        )
+    if arr.dtype.kind not in "fiu":
+        raise BridgeTypeError(
+            f"{name} must hold real numbers, got dtype {arr.dtype} from {_short(value)}"
+        )
+    if not allow_nd and arr.ndim != 1:
+        if arr.ndim == 0:
+            raise BridgeValueError(
+                f"{name} must be a 1-D array, got the scalar {_short(value)}; use [{arr.item()!r}]"
+            )
+        raise BridgeValueError(f"{name} must be a 1-D array, got shape {arr.shape}")
+    if arr.size == 0 and not allow_empty:
+        raise BridgeValueError(f"{name} must not be empty, got {_short(value)}")
+    out = np.ascontiguousarray(arr, dtype=np.float64)
+    if not np.all(np.isfinite(out)):
+        bad = np.flatnonzero(~np.isfinite(out.ravel()))
+        raise BridgeValueError(
+            f"{name} must be finite, but entry {int(bad[0])} is {out.ravel()[bad[0]]!r}"
+        )
+    return out
+
+
+def as_real(value: Any, name: str) -> float:
+    """A finite real scalar (not bool), as float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise BridgeTypeError(f"{name} must be a real number, got {_short(value)}")
+    if isinstance(value, np.complexfloating):
+        raise BridgeTypeError(f"{name} must be a real number, got {_short(value)}")
+    out = float(value)
+    if not math.isfinite(out):
+        raise BridgeValueError(f"{name} must be finite, got {out!r}")
+    return out
+
+
+def as_tspan(value: Any) -> tuple[float, float]:
+    """Check ``tspan`` is two distinct finite times.
+
+    Example
+    -------
+    >>> as_tspan((0, 1))
+    (0.0, 1.0)
+    """
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
+        raise BridgeTypeError(f"tspan must be a pair (t0, t1), got {_short(value)}")
+    if len(value) != 2:
+        raise BridgeValueError(f"tspan must have 2 entries (t0, t1), got {len(value)}: {_short(value)}")
+    t0 = as_real(value[0], "tspan[0]")
+    t1 = as_real(value[1], "tspan[1]")
+    if t0 == t1:
+        raise BridgeValueError(f"tspan must have distinct ends, got ({t0!r}, {t1!r})")
+    return (t0, t1)
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """Validated solver options, shared by every backend."""
+
+    saveat: FloatArray | None
+    reltol: float
+    abstol: float
+    maxiters: int
+
+
+def check_options(
+    tspan: tuple[float, float],
+    saveat: Any,
+    reltol: Any,
+    abstol: Any,
+    maxiters: Any,
+) -> SolveOptions:
+    """Validate solve options against ``tspan``.
+
+    ``saveat`` may be None (the solver's own steps), a positive step Δ (t0, t0+Δ, ...,
+    and t1), or an array of times inside tspan, sorted in the direction of integration.
+
+    Example
+    -------
+    >>> check_options((0.0, 1.0), 0.5, 1e-3, 1e-6, 100).saveat
+    array([0. , 0.5, 1. ])
+    """
+    rt = as_real(reltol, "reltol")
+    at = as_real(abstol, "abstol")
+    if rt <= 0:
+        raise BridgeValueError(f"reltol must be positive, got {rt!r}")
+    if at < 0:
+        raise BridgeValueError(f"abstol must be non-negative, got {at!r}")
+    if isinstance(maxiters, (bool, np.bool_)) or not isinstance(maxiters, (int, np.integer)):
+        raise BridgeTypeError(f"maxiters must be a positive integer, got {_short(maxiters)}")
+    if maxiters <= 0:
+        raise BridgeValueError(f"maxiters must be a positive integer, got {maxiters!r}")
+    t0, t1 = tspan
+    direction = 1.0 if t1 > t0 else -1.0
+    ts: FloatArray | None = None
+    if saveat is not None:
+        if np.ndim(saveat) == 0 and not isinstance(saveat, (str, bytes)):
+            step = as_real(saveat, "saveat")
+            if step <= 0:
+                raise BridgeValueError(f"saveat as a step must be positive, got {step!r}")
+            span = abs(t1 - t0)
+            if span / step > 1e8:
+                raise BridgeValueError(
+                    f"saveat={step!r} would save {span / step:.3g} points over tspan {tspan}"
+                )
+            k = int(math.floor(span / step * (1 + 1e-12)))
+            ts = t0 + direction * step * np.arange(k + 1, dtype=np.float64)
+            if abs(ts[-1] - t1) > 1e-12 * max(1.0, abs(t1)):
+                ts = np.append(ts, t1)
+            else:
+                ts[-1] = t1
+        else:
+            ts = as_float_vector(saveat, "saveat")
+            lo, hi = min(t0, t1), max(t0, t1)
+            outside = (ts < lo) | (ts > hi)
+            if outside.any():
+                raise BridgeValueError(
+                    f"saveat must lie inside tspan {tspan}, but saveat[{int(np.argmax(outside))}]"
+                    f" = {ts[outside][0]!r} does not"
+                )
+            steps = np.diff(ts) * direction
+            if (steps <= 0).any():
+                i = int(np.argmax(steps <= 0))
+                order = "increasing" if direction > 0 else "decreasing (tspan runs backwards)"
+                raise BridgeValueError(
+                    f"saveat must be strictly {order}, but saveat[{i}] = {ts[i]!r} and "
+                    f"saveat[{i + 1}] = {ts[i + 1]!r}"
+                )
+    return SolveOptions(saveat=ts, reltol=rt, abstol=at, maxiters=int(maxiters))
+
+
+def check_cotangent(cotangent: Any, shape: tuple[int, ...]) -> FloatArray:
+    """A cotangent must match ``sol.u`` in shape and be real and finite.
+
+    A float64 C-contiguous input is used as is; other real dtypes are copied once.
+    """
+    arr = np.asarray(cotangent)
+    if arr.dtype.kind not in "fiu":
+        raise BridgeTypeError(
+            f"cotangent must hold real numbers like sol.u, got dtype {arr.dtype}"
+        )
+    if arr.shape != shape:
+        raise BridgeValueError(
+            f"cotangent must have the shape of sol.u {shape}, got {arr.shape}"
+        )
+    out = np.ascontiguousarray(arr, dtype=np.float64)
+    if not np.all(np.isfinite(out)):
+        raise BridgeValueError("cotangent must be finite, but it contains NaN or inf")
+    return out
