@@ -35,8 +35,10 @@ def _doctor(args: argparse.Namespace) -> int:
     runs = "julia" if (asked == "julia" or (asked == "auto" and st.usable)) else "reference"
     if asked == "julia" and not st.usable:
         runs = "none: backend='julia' is requested but unavailable"
-    print(f"Backend: requested {asked!r} ({ENV_VAR}={os.environ.get(ENV_VAR, '<unset>')}); "
-          f"solves will use: {runs}")
+    print(
+        f"Backend: requested {asked!r} ({ENV_VAR}={os.environ.get(ENV_VAR, '<unset>')}); "
+        f"solves will use: {runs}"
+    )
     return 0
 
 
@@ -74,8 +76,10 @@ def _install(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 2
-    print("[1/3] resolving Julia and the Julia packages (juliapkg; downloads as needed)...",
-          flush=True)
+    print(
+        "[1/3] resolving Julia and the Julia packages (juliapkg; downloads as needed)...",
+        flush=True,
+    )
     os.environ["PYTHON_JULIAPKG_OFFLINE"] = "no"
     t0 = time.perf_counter()
     try:
@@ -83,10 +87,13 @@ def _install(args: argparse.Namespace) -> int:
     except Exception as exc:
         print(f"bridge install: resolving failed: {exc}", file=sys.stderr)
         return 1
-    print(f"      done in {time.perf_counter() - t0:.0f} s; Julia at {juliapkg.executable()}",
-          flush=True)
-    print("[2/3] starting Julia and precompiling DiffBridge (can take several minutes)...",
-          flush=True)
+    print(
+        f"      done in {time.perf_counter() - t0:.0f} s; Julia at {juliapkg.executable()}",
+        flush=True,
+    )
+    print(
+        "[2/3] starting Julia and precompiling DiffBridge (can take several minutes)...", flush=True
+    )
     t0 = time.perf_counter()
     st = _julia.status(refresh=True)
     try:
@@ -114,13 +121,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     >>> main(["doctor"])  # doctest: +SKIP
     0
     """
-    parser = argparse.ArgumentParser(prog="python -m bridge", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bridge",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("doctor", help="show what Julia was found and which backend runs")
     p_install = sub.add_parser("install", help="download Julia + packages and precompile")
-    p_install.add_argument("--timeout", type=float, default=3.0,
-                           help="seconds to wait for the network before giving up (3)")
+    p_install.add_argument(
+        "--timeout",
+        type=float,
+        default=3.0,
+        help="seconds to wait for the network before giving up (3)",
+    )
     p_demo = sub.add_parser("demo", help="fit Lotka-Volterra parameters (the main job)")
     p_demo.add_argument("--iterations", type=int, default=100, help="Adam steps (100)")
     p_demo.add_argument("--backend", default=None, help="auto, julia or reference")

@@ -26,7 +26,9 @@ class Algorithm:
 ALGORITHMS: dict[str, Algorithm] = {
     a.name: a
     for a in [
-        Algorithm("auto", False, "auto", "Julia: DefaultODEAlgorithm; reference: LSODA-style switching"),
+        Algorithm(
+            "auto", False, "auto", "Julia: DefaultODEAlgorithm; reference: LSODA-style switching"
+        ),
         Algorithm("Tsit5", False, "DOP853", "explicit Runge-Kutta 5(4)"),
         Algorithm("Vern7", False, "DOP853", "explicit Runge-Kutta 7(6)"),
         Algorithm("Vern9", False, "DOP853", "explicit Runge-Kutta 9(8)"),

@@ -124,7 +124,8 @@ def vjp(
     -------
     >>> import bridge, numpy as np
     >>> prob = bridge.ODEProblem(lambda u, p, t: -p[0] * u, [1.0], (0.0, 1.0), [1.0])
-    >>> sol, pullback = bridge.vjp(prob, "Tsit5", saveat=[1.0], reltol=1e-8, abstol=1e-10, backend="reference")
+    >>> sol, pullback = bridge.vjp(prob, "Tsit5", saveat=[1.0], reltol=1e-8, abstol=1e-10,
+    ...                            backend="reference")
     >>> g = pullback(np.ones_like(sol.u))   # d u(1) / d(u0, p) = (e^-1, -e^-1)
     >>> np.round(g.u0, 6), np.round(g.p, 6)
     (array([0.367879]), array([-0.367879]))

@@ -54,7 +54,9 @@ def requested_backend(backend: object = None) -> str:
         else:
             backend = "auto"
     if not isinstance(backend, str):
-        raise BridgeTypeError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
+        raise BridgeTypeError(
+            f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}"
+        )
     name = backend.lower()
     if name not in BACKENDS:
         raise BridgeValueError(

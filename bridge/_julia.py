@@ -162,13 +162,22 @@ def detect() -> JuliaStatus:
     exe_path = shutil.which(exe) or exe
     if not os.path.isfile(exe_path) or not os.access(exe_path, os.X_OK):
         return JuliaStatus(
-            usable=False, executable=exe, source=source, project=project, threads=threads,
+            usable=False,
+            executable=exe,
+            source=source,
+            project=project,
+            threads=threads,
             reason=f"{exe!r} (from {source}) is not an executable file",
         )
     version = _julia_version(exe_path)
     status = JuliaStatus(
-        usable=False, executable=exe_path, version=version, source=source, project=project,
-        threads=threads, packages=_manifest_versions(project),
+        usable=False,
+        executable=exe_path,
+        version=version,
+        source=source,
+        project=project,
+        threads=threads,
+        packages=_manifest_versions(project),
     )
     if version is None:
         status.reason = f"`{exe_path} --version` did not answer within {_VERSION_TIMEOUT_S} s"
@@ -185,7 +194,9 @@ def detect() -> JuliaStatus:
 
 def _meta_has_bridge(meta: dict[str, Any]) -> bool:
     files = meta.get("deps_files") or {}
-    here = os.path.normcase(os.path.abspath(os.path.join(os.path.dirname(__file__), "juliapkg.json")))
+    here = os.path.normcase(
+        os.path.abspath(os.path.join(os.path.dirname(__file__), "juliapkg.json"))
+    )
     return any(os.path.normcase(os.path.abspath(f)) == here for f in files)
 
 
@@ -234,7 +245,9 @@ def jl() -> Any:
             return _MAIN
         st = status()
         if not st.usable:
-            raise JuliaUnavailableError(f"Julia backend unavailable: {st.reason}. To fix: {INSTALL_HINT}.")
+            raise JuliaUnavailableError(
+                f"Julia backend unavailable: {st.reason}. To fix: {INSTALL_HINT}."
+            )
         _set_default_env()
         if "torch" in sys.modules:
             import warnings
@@ -287,7 +300,7 @@ def short_julia_message(text: str, limit: int = 400) -> str:
 
     Example
     -------
-    >>> short_julia_message("MethodError: no method matching f(::Vector{Float64})\\nStacktrace: ...")
+    >>> short_julia_message("MethodError: no method matching f(::Vector{Float64})")
     'MethodError: no method matching f(::Vector)'
     """
     text = text.split("\nStacktrace:")[0]

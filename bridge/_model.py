@@ -94,7 +94,7 @@ class OpaqueModel:
         self.n_states = n_states
         self.n_params = n_params
         self.param_spec = param_spec
-        self.name = name or getattr(func, "__name__", "rhs")
+        self.name: str = name or str(getattr(func, "__name__", "rhs"))
 
     def f(self, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
         out = self.func(u, unflatten_params(p, self.param_spec), t)

@@ -143,9 +143,7 @@ class ODEProblem:
             return OpaqueModel(self.f, self.n_states, self.n_params, self.param_spec, self.name)
         from ._trace import trace_model
 
-        return trace_model(
-            self.f, self.n_states, self.n_params, self.param_spec, name=self.name
-        )
+        return trace_model(self.f, self.n_states, self.n_params, self.param_spec, name=self.name)
 
     def remake(self, *, u0: Any = None, p: Any = None, tspan: Any = None) -> ODEProblem:
         """A copy with some of u0, p, tspan replaced; the traced model is shared.

@@ -12,8 +12,14 @@ from ._model import FloatArray
 
 #: DifferentialEquations.jl's return codes that count as success (SciMLBase.successful_retcode).
 SUCCESS_RETCODES = frozenset(
-    {"Success", "Terminated", "ExactSolutionLeft", "ExactSolutionRight", "FloatingPointLimit",
-     "StalledSuccess"}
+    {
+        "Success",
+        "Terminated",
+        "ExactSolutionLeft",
+        "ExactSolutionRight",
+        "FloatingPointLimit",
+        "StalledSuccess",
+    }
 )
 
 
@@ -22,7 +28,8 @@ class Stats:
     """Solver statistics, named as in SciMLBase.DEStats.
 
     nf: right-hand side evaluations; njacs: Jacobian evaluations; nsolve: linear solves;
-    naccept / nreject: accepted and rejected steps.
+    naccept / nreject: accepted and rejected steps; nw: factorisations of the Newton
+    iteration matrix W = I - γhJ (LU decompositions).
     """
 
     nf: int = 0
@@ -30,6 +37,7 @@ class Stats:
     nsolve: int = 0
     naccept: int = 0
     nreject: int = 0
+    nw: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -59,7 +67,8 @@ class Solution:
 
     Example
     -------
-    >>> sol = Solution(np.array([0.0, 1.0]), np.zeros((2, 1)), "Success", Stats(), "Tsit5", "reference")
+    >>> t, u = np.array([0.0, 1.0]), np.zeros((2, 1))
+    >>> sol = Solution(t, u, "Success", Stats(), "Tsit5", "reference")
     >>> sol.success
     True
     """

@@ -65,7 +65,7 @@ def as_float_vector(
     if not np.all(np.isfinite(out)):
         bad = np.flatnonzero(~np.isfinite(out.ravel()))
         raise BridgeValueError(
-            f"{name} must be finite, but entry {int(bad[0])} is {out.ravel()[bad[0]]!r}"
+            f"{name} must be finite, but entry {int(bad[0])} is {float(out.ravel()[bad[0]])!r}"
         )
     return out
 
@@ -93,7 +93,9 @@ def as_tspan(value: Any) -> tuple[float, float]:
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
         raise BridgeTypeError(f"tspan must be a pair (t0, t1), got {_short(value)}")
     if len(value) != 2:
-        raise BridgeValueError(f"tspan must have 2 entries (t0, t1), got {len(value)}: {_short(value)}")
+        raise BridgeValueError(
+            f"tspan must have 2 entries (t0, t1), got {len(value)}: {_short(value)}"
+        )
     t0 = as_real(value[0], "tspan[0]")
     t1 = as_real(value[1], "tspan[1]")
     if t0 == t1:
@@ -151,7 +153,7 @@ def check_options(
                 raise BridgeValueError(
                     f"saveat={step!r} would save {span / step:.3g} points over tspan {tspan}"
                 )
-            k = int(math.floor(span / step * (1 + 1e-12)))
+            k = math.floor(span / step * (1 + 1e-12))
             ts = t0 + direction * step * np.arange(k + 1, dtype=np.float64)
             if abs(ts[-1] - t1) > 1e-12 * max(1.0, abs(t1)):
                 ts = np.append(ts, t1)
@@ -164,15 +166,15 @@ def check_options(
             if outside.any():
                 raise BridgeValueError(
                     f"saveat must lie inside tspan {tspan}, but saveat[{int(np.argmax(outside))}]"
-                    f" = {ts[outside][0]!r} does not"
+                    f" = {float(ts[outside][0])!r} does not"
                 )
             steps = np.diff(ts) * direction
             if (steps <= 0).any():
                 i = int(np.argmax(steps <= 0))
                 order = "increasing" if direction > 0 else "decreasing (tspan runs backwards)"
                 raise BridgeValueError(
-                    f"saveat must be strictly {order}, but saveat[{i}] = {ts[i]!r} and "
-                    f"saveat[{i + 1}] = {ts[i + 1]!r}"
+                    f"saveat must be strictly {order}, but saveat[{i}] = {float(ts[i])!r} and "
+                    f"saveat[{i + 1}] = {float(ts[i + 1])!r}"
                 )
     return SolveOptions(saveat=ts, reltol=rt, abstol=at, maxiters=int(maxiters))
 
@@ -184,13 +186,9 @@ def check_cotangent(cotangent: Any, shape: tuple[int, ...]) -> FloatArray:
     """
     arr = np.asarray(cotangent)
     if arr.dtype.kind not in "fiu":
-        raise BridgeTypeError(
-            f"cotangent must hold real numbers like sol.u, got dtype {arr.dtype}"
-        )
+        raise BridgeTypeError(f"cotangent must hold real numbers like sol.u, got dtype {arr.dtype}")
     if arr.shape != shape:
-        raise BridgeValueError(
-            f"cotangent must have the shape of sol.u {shape}, got {arr.shape}"
-        )
+        raise BridgeValueError(f"cotangent must have the shape of sol.u {shape}, got {arr.shape}")
     out = np.ascontiguousarray(arr, dtype=np.float64)
     if not np.all(np.isfinite(out)):
         raise BridgeValueError("cotangent must be finite, but it contains NaN or inf")

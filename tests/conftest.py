@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
-
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

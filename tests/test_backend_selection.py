@@ -31,7 +31,9 @@ def run_py(code: str, env: dict[str, str] | None = None) -> subprocess.Completed
 
 
 def test_unknown_backend_lists_valid_names():
-    with pytest.raises(ValueError, match=r"unknown backend 'fortran'.*'auto', 'julia', 'reference'"):
+    with pytest.raises(
+        ValueError, match=r"unknown backend 'fortran'.*'auto', 'julia', 'reference'"
+    ):
         requested_backend("fortran")
 
 
@@ -90,7 +92,10 @@ def test_env_invalid_in_subprocess_is_value_error():
         """,
         {"BRIDGE_BACKEND": "matlab"},
     )
-    assert "RAISED unknown backend 'matlab' (from the environment variable BRIDGE_BACKEND)" in proc.stdout
+    assert (
+        "RAISED unknown backend 'matlab' (from the environment variable BRIDGE_BACKEND)"
+        in proc.stdout
+    )
 
 
 @pytest.mark.skipif(not JULIA_MISSING, reason="Julia is installed here")
@@ -103,7 +108,8 @@ def test_auto_falls_back_with_exactly_one_warning_per_process():
             warnings.simplefilter("always")
             names = [bridge.resolve_backend() for _ in range(3)]
             names.append(bridge.resolve_backend("auto"))
-        msgs = [str(w.message) for w in caught if issubclass(w.category, bridge.BridgeBackendWarning)]
+        kind = bridge.BridgeBackendWarning
+        msgs = [str(w.message) for w in caught if issubclass(w.category, kind)]
         print(json.dumps({"names": names, "msgs": msgs}))
         """,
     )

@@ -91,21 +91,32 @@ def test_detection_is_fast_and_offline_with_network_blocked(tmp_path):
         "import time; t=time.perf_counter(); from bridge import _julia; st=_julia.detect(); "
         "print(time.perf_counter()-t, st.usable)"
     )
-    env = {**os.environ, "PYTHONPATH": str(tmp_path) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(tmp_path) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
     env.pop("PYTHON_JULIACALL_EXE", None)
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=30
+    )
     assert proc.returncode == 0, proc.stderr
     took, _usable = proc.stdout.split()
     assert float(took) < 1.0
 
 
 def test_doctor_explains_missing_julia():
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHON_JULIACALL_EXE", "BRIDGE_BACKEND")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("PYTHON_JULIACALL_EXE", "BRIDGE_BACKEND")
+    }
     if _julia.status().usable:
         pytest.skip("Julia is installed here; doctor would report it")
-    proc = subprocess.run([sys.executable, "-m", "bridge", "doctor"], capture_output=True,
-                          text=True, env=env, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bridge", "doctor"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Julia backend unavailable" in proc.stdout
     assert "The reference backend (SciPy) will be used." in proc.stdout
@@ -123,8 +134,13 @@ def test_install_fails_fast_without_network(tmp_path):
     )
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
     t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "bridge", "install"], capture_output=True,
-                          text=True, env=env, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bridge", "install"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert time.perf_counter() - t0 < 20
     assert proc.returncode == 2
     assert "no network" in proc.stderr and "reference backend" in proc.stderr

@@ -23,9 +23,22 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("hatchling", reason="building the wheel needs hatchling (in bridge[test])")
     out = tmp_path_factory.mktemp("wheel")
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
-         "--no-index", "-w", str(out), "-q"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            str(ROOT),
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(out),
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     wheels = list(out.glob("bridge-*.whl"))
@@ -39,21 +52,42 @@ def test_wheel_contains_the_julia_package(wheel: Path):
     assert "bridge/julia/DiffBridge/src/DiffBridge.jl" in jl
     assert "bridge/julia/DiffBridge/Project.toml" in names
     assert "bridge/juliapkg.json" in names
-    source_jl = sorted(p.relative_to(ROOT / "julia").as_posix()
-                       for p in (ROOT / "julia" / "DiffBridge").rglob("*.jl"))
+    source_jl = sorted(
+        p.relative_to(ROOT / "julia").as_posix()
+        for p in (ROOT / "julia" / "DiffBridge").rglob("*.jl")
+    )
     assert sorted(n.removeprefix("bridge/julia/") for n in jl) == source_jl
 
 
 def test_juliapkg_resolves_our_entry_offline_from_an_installed_wheel(wheel: Path, tmp_path: Path):
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
-                   timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120
+    )
     py = venv / "bin" / "python"
-    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+    site = subprocess.run(
+        [str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     # install with this environment's pip into the fresh venv
-    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q",
-                    "--target", site, str(wheel)], check=True, timeout=300)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-index",
+            "-q",
+            "--target",
+            site,
+            str(wheel),
+        ],
+        check=True,
+        timeout=300,
+    )
     # juliapkg and juliacall come from this environment, *after* the fresh venv's own packages
     outer = sysconfig.get_paths()["purelib"]
     Path(site, "zz_outer.pth").write_text(outer + "\n")
@@ -70,8 +104,9 @@ def test_juliapkg_resolves_our_entry_offline_from_an_installed_wheel(wheel: Path
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
     env["PYTHON_JULIAPKG_OFFLINE"] = "yes"
-    proc = subprocess.run([str(py), "-c", code], capture_output=True, text=True, env=env,
-                          cwd=tmp_path, timeout=120)
+    proc = subprocess.run(
+        [str(py), "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     info = json.loads(proc.stdout.strip().splitlines()[-1])
     assert info["dev"] is True

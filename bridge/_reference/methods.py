@@ -74,3 +74,24 @@ def label(alg: Algorithm, method: str) -> str:
     'Tsit5 (reference: scipy DOP853)'
     """
     return f"{alg.name} (reference: scipy {method})"
+
+
+#: Above this many states, the structured Jacobians of the sensitivity systems are passed
+#: as sparse matrices (a dense LU of the forward-sensitivity system grows as (n(n+m))^3).
+DENSE_JACOBIAN_LIMIT = 400
+
+
+def for_size(method: str, size: int) -> tuple[str, bool]:
+    """``(method, sparse)`` for a sensitivity system of ``size`` states.
+
+    LSODA only takes dense (or banded) Jacobians, so large systems that would run on LSODA
+    run on BDF with a sparse Jacobian instead; ``Solution.alg`` then says BDF.
+
+    Example
+    -------
+    >>> for_size("LSODA", 10), for_size("LSODA", 5000), for_size("DOP853", 5000)
+    (('LSODA', False), ('BDF', True), ('DOP853', False))
+    """
+    if method not in TAKES_JACOBIAN or size <= DENSE_JACOBIAN_LIMIT:
+        return method, False
+    return ("BDF" if method == "LSODA" else method), True

@@ -1,0 +1,15 @@
+"""The SciPy reference backend: runs everywhere, and is the oracle for the Julia backend.
+
+Modules, one concept each: ``methods`` (algorithm name -> SciPy solver), ``driver`` (the
+step loop: saving, maxiters, NaN detection, stats), ``retcodes``, ``solve``, ``forward``
+(forward sensitivities), ``adjoint`` (interpolating adjoint), ``backend`` (the Backend
+object and the sensealg mapping), ``handmodel`` (hand-written models for tests).
+"""
+
+from __future__ import annotations
+
+from .backend import ReferenceBackend
+
+BACKEND = ReferenceBackend()
+
+__all__ = ["BACKEND", "ReferenceBackend"]

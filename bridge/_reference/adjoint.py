@@ -1,0 +1,179 @@
+"""Interpolating adjoint: a dense forward solve, then λ and μ backwards with jumps.
+
+For a loss L of the saved states u(t_i), with c_i = ∂L/∂u(t_i)::
+
+    λ' = -Jᵀ λ          (vjp_u),  λ(t_N) = c_N,  λ ← λ + c_i  on reaching t_i
+    μ' = -(∂f/∂p)ᵀ λ    (vjp_p),  μ(t_N) = 0
+    dL/du0 = λ(t0),  dL/dp = μ(t0)
+
+integrated from the last save point back to t0 (for reverse-time spans "back" means
+increasing t; the formulas are the same). u(t) comes from the forward solve's interpolants,
+as in SciMLSensitivity's ``InterpolatingAdjoint`` without checkpointing. μ is integrated
+alongside λ, under the same error control, instead of by a separate quadrature.
+
+A jump changes the state, so each segment between save points starts a fresh solver
+(as a callback's ``u_modified!`` restarts the step in OrdinaryDiffEq); the step size the
+previous segment ended with is the next one's first step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._errors import SolveFailedError
+from .._model import FloatArray, Model
+from .._solution import Gradients, Solution, Stats
+from .driver import Rhs, Trajectory, integrate
+from .methods import TAKES_JACOBIAN, for_size, scipy_method
+from .solve import run_forward, to_solution
+
+if TYPE_CHECKING:
+    from .._algorithms import Algorithm
+    from .._problem import ODEProblem
+    from .._validate import SolveOptions
+
+
+def adjoint_rhs(
+    model: Model, p: FloatArray, traj: Trajectory, sparse: bool
+) -> tuple[Rhs, Callable[..., Any]]:
+    """``fun`` and ``jac`` of the backward system in y = [λ, μ].
+
+    Example
+    -------
+    >>> from bridge._reference.handmodel import decay
+    >>> traj = lambda t: np.array([np.exp(-t)])   # anything callable at t works
+    >>> fun, _ = adjoint_rhs(decay(), np.array([1.0]), traj, sparse=False)
+    >>> fun(0.0, np.array([2.0, 0.0]))             # λ' = p λ, μ' = u λ
+    array([2., 2.])
+    """
+    n, m = model.n_states, model.n_params
+    vjp_u, vjp_p, df, dfp = model.vjp_u, model.vjp_p, model.jac, model.paramjac
+
+    def fun(t: float, y: FloatArray) -> FloatArray:
+        u = traj(t)
+        lam = y[:n]
+        out = np.empty_like(y)
+        out[:n] = vjp_u(lam, u, p, t)
+        if m:
+            out[n:] = vjp_p(lam, u, p, t)
+        np.negative(out, out=out)
+        return out
+
+    def jac(t: float, y: FloatArray) -> Any:
+        u = traj(t)
+        top = -df(u, p, t).T
+        if sparse:
+            left = sp.vstack([sp.csc_matrix(top), sp.csc_matrix(-dfp(u, p, t).T)])
+            return sp.hstack([left, sp.csc_matrix((n + m, m))], format="csc")
+        out = np.zeros((n + m, n + m))
+        out[:n, :n] = top
+        if m:
+            out[n:, :n] = -dfp(u, p, t).T
+        return out
+
+    return fun, jac
+
+
+def backward(
+    model: Model,
+    p: FloatArray,
+    traj: Trajectory,
+    t0: float,
+    save_t: FloatArray,
+    cotangent: FloatArray,
+    method: str,
+    opts: SolveOptions,
+) -> tuple[Gradients, Stats]:
+    """Run the adjoint from the last save point with a non-zero cotangent back to t0.
+
+    Raises SolveFailedError when a backward segment fails (the gradient would be wrong).
+    """
+    n, m = model.n_states, model.n_params
+    method, sparse = for_size(method, n + m)
+    fun, jac = adjoint_rhs(model, p, traj, sparse)
+    jac_arg = jac if method in TAKES_JACOBIAN else None
+    stats = Stats()
+    y = np.zeros(n + m)
+    nonzero = np.flatnonzero(np.any(cotangent != 0, axis=1))
+    if nonzero.size == 0:
+        return Gradients(u0=np.zeros(n), p=np.zeros(m)), stats
+    last = int(nonzero[-1])
+    y[:n] = cotangent[last]
+    # Segments (save_t[i] -> save_t[i-1]) for i = last..1, then save_t[0] -> t0.
+    stops = [*save_t[last - 1 :: -1].tolist(), t0] if last > 0 else [t0]
+    jumps = [*range(last - 1, -1, -1), None]
+    t_start = float(save_t[last])
+    hint: float | None = None
+    for t_end, jump in zip(stops, jumps, strict=True):
+        if t_end != t_start:
+            span = abs(t_end - t_start)
+            run = integrate(
+                fun,
+                t_start,
+                t_end,
+                y,
+                method,
+                rtol=opts.reltol,
+                atol=opts.abstol,
+                maxiters=opts.maxiters,
+                saveat=np.array([t_end]),
+                jac=jac_arg,
+                first_step=None if hint is None else min(hint, span),
+            )
+            _add(stats, run.stats)
+            if run.retcode != "Success":
+                raise SolveFailedError(
+                    f"the adjoint (backward) solve ended with retcode {run.retcode} between "
+                    f"t={t_start!r} and t={t_end!r}: {run.message}",
+                    retcode=run.retcode,
+                )
+            y = run.y[-1].copy()
+            hint = run.next_step if run.next_step and run.next_step > 0 else None
+            t_start = t_end
+        if jump is not None:
+            y[:n] += cotangent[jump]
+    return Gradients(u0=y[:n].copy(), p=y[n:].copy()), stats
+
+
+def _add(total: Stats, part: Stats) -> None:
+    for key, value in part.as_dict().items():
+        setattr(total, key, getattr(total, key) + value)
+
+
+def vjp(
+    prob: ODEProblem, alg: Algorithm, opts: SolveOptions, label_suffix: str = " + adjoint"
+) -> tuple[Solution, Callable[[FloatArray], Gradients]]:
+    """Dense forward solve now; the pullback runs the backward solve per cotangent.
+
+    The pullback also records the backward solve's counts in ``sol.extra["adjoint_stats"]``.
+
+    Example
+    -------
+    >>> import bridge
+    >>> from bridge._algorithms import ALGORITHMS
+    >>> from bridge._reference.handmodel import decay
+    >>> from bridge._validate import check_options
+    >>> prob = bridge.ODEProblem(lambda u, p, t: -p[0] * u, [1.0], (0.0, 1.0), [1.0])
+    >>> prob._model = decay()
+    >>> sol, pb = vjp(prob, ALGORITHMS["Tsit5"], check_options((0.0, 1.0), [1.0], 1e-10, 1e-12, 10**5))
+    >>> g = pb(np.ones((1, 1)))
+    >>> bool(abs(g.u0[0] - np.exp(-1)) < 1e-8), bool(abs(g.p[0] + np.exp(-1)) < 1e-8)
+    (True, True)
+    """
+    run, alg_label = run_forward(prob, alg, opts, dense=True)
+    sol = to_solution(run, alg_label + label_suffix)
+    model, p, t0 = prob.model, prob.p, prob.tspan[0]
+    traj = run.dense
+    assert traj is not None
+    method = scipy_method(alg)
+
+    def pullback(cotangent: FloatArray) -> Gradients:
+        grads, stats = backward(model, p, traj, t0, sol.t, cotangent, method, opts)
+        sol.extra["adjoint_stats"] = stats
+        return grads
+
+    return sol, pullback

@@ -1,0 +1,39 @@
+"""
+    DiffBridge
+
+The Julia half of bridge. Python (`bridge/_julia_backend.py`, `bridge/zygote.py`) calls
+these functions by name, always in separate calls for loading code and running it:
+
+- `load_model(key, src, modname)`, `load_function(key, src)`: evaluate generated or user
+  Julia source once per key into a fresh module (`models.jl`);
+- `prepare(key, u0, t0, t1, p, alg, saveat, reltol, abstol, maxiters)`: build a `Job`
+  with its inputs copied into Julia vectors (`solve.jl`);
+- `solve_job(job)`, `vjp_job(job, sensealg)`, `pullback_job(handle, cot)`: solve, and
+  differentiate the solve with SciMLSensitivity + Zygote (`solve.jl`, `sensitivity.jl`);
+- `zygote_gradient`, `zygote_pullback`, `zygote_back`: Zygote on arbitrary Julia code
+  (`zygote.jl`);
+- `error_type_name(e)`, `error_message(e)`: what Python shows for a Julia exception
+  (`errors.jl`).
+"""
+module DiffBridge
+
+using ChainRulesCore: ignore_derivatives
+using OrdinaryDiffEq: DEVerbosity, DefaultODEAlgorithm, FBDF, ODEFunction, ODEProblem,
+    Rodas5P, Rosenbrock23, SciMLLogging, Tsit5, Vern7, Vern9, solve
+using OrdinaryDiffEqBDF: QNDF
+using OrdinaryDiffEqFIRK: RadauIIA5
+using OrdinaryDiffEqLowOrderRK: BS3, DP5
+using OrdinaryDiffEqSDIRK: KenCarp4, TRBDF2
+using SciMLBase: SciMLBase, successful_retcode
+using SciMLSensitivity: BacksolveAdjoint, ForwardDiffSensitivity, GaussAdjoint,
+    InterpolatingAdjoint, QuadratureAdjoint, ReverseDiffVJP
+using Zygote: Zygote
+
+include("errors.jl")
+include("algorithms.jl")
+include("models.jl")
+include("solve.jl")
+include("sensitivity.jl")
+include("zygote.jl")
+
+end # module DiffBridge
