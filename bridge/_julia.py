@@ -20,11 +20,12 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._errors import BridgeTypeError, JuliaError, JuliaUnavailableError
+from ._errors import BridgeError, JuliaError, JuliaUnavailableError
 
 #: Julia versions bridge supports (SciMLSensitivity + Zygote are tested on 1.10 and 1.11).
 JULIA_COMPAT = (1, 10)
@@ -276,20 +277,28 @@ def jl() -> Any:
         return _MAIN
 
 
+#: Serialises calls into Julia: juliacall does not support several Python threads inside
+#: Julia at once. A thread waiting here has released the GIL, so with ``nogil=True`` other
+#: Python threads keep running Python while one solve runs in Julia.
+_CALL_LOCK = threading.RLock()
+
+
 def call(name: str, *args: Any, nogil: bool = False, **kwargs: Any) -> Any:
     """Call ``DiffBridge.<name>(args...; kwargs...)``, translating Julia errors.
 
     With ``nogil=True`` the call releases the GIL while Julia runs (juliacall's
-    ``_jl_call_nogil``), so other Python threads keep going during long solves.
+    ``_jl_call_nogil``): arguments are converted before and the result after, with the GIL
+    held, so the Julia function must not touch Python objects other than reading arrays.
     """
     main = jl()
     fn = getattr(main.DiffBridge, name)
-    try:
-        if nogil:
-            return fn._jl_call_nogil(*args, **kwargs)
-        return fn(*args, **kwargs)
-    except Exception as exc:
-        raise translate_exception(exc) from None
+    with _CALL_LOCK:
+        try:
+            if nogil:
+                return fn._jl_call_nogil(*args, **kwargs)
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            raise translate_exception(exc) from None
 
 
 _TYPE_PARAMS = re.compile(r"\{[^{}]*\}")
@@ -313,22 +322,50 @@ def short_julia_message(text: str, limit: int = 400) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def translate_exception(exc: BaseException) -> BaseException:
-    """Map a juliacall exception to a bridge error (the one choke point)."""
-    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+def make_julia_error(julia_type: str, message: str) -> JuliaError:
+    """A ``bridge.JuliaError`` with a short message (no repeated type name, no type walls).
+
+    Example
+    -------
+    >>> str(make_julia_error("DimensionMismatch", "DimensionMismatch: a has size (2,)"))
+    'DimensionMismatch: a has size (2,)'
+    """
+    text = short_julia_message(message)
+    for prefix in (f"{julia_type}: ", "ERROR: "):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    return JuliaError(julia_type, text)
+
+
+def _describe(julia_exception: Any) -> tuple[str, str]:
+    """(type name, showerror text) of a Julia exception, asked of DiffBridge."""
+    diffbridge = jl().DiffBridge
+    return (
+        str(diffbridge.error_type_name(julia_exception)),
+        str(diffbridge.error_message(julia_exception)),
+    )
+
+
+def translate_exception(
+    exc: BaseException, describe: Callable[[Any], tuple[str, str]] | None = None
+) -> BaseException:
+    """Map a juliacall exception to a bridge error (the one choke point).
+
+    * ``juliacall.JuliaError`` (any Julia exception) -> ``bridge.JuliaError`` carrying the
+      Julia type name (``LoadError`` unwrapped) and a short message;
+    * PythonCall's ``TypeError("Julia: ...")``, its rendering of a ``MethodError`` on the
+      called function itself -> ``bridge.JuliaError("MethodError", ...)``;
+    * anything else (a Python exception raised inside a Python callback) unchanged.
+    """
+    if isinstance(exc, (KeyboardInterrupt, SystemExit, BridgeError)):
         return exc
-    cls = type(exc).__name__
-    if cls == "JuliaError":
-        jexc = exc.args[0] if exc.args else None
-        jtype = "JuliaError"
-        message = str(exc)
+    if type(exc).__name__ == "JuliaError" and type(exc).__module__.startswith("juliacall"):
+        julia_exception = exc.args[0] if exc.args else None
         try:
-            main = jl()
-            jtype = str(main.seval("e -> string(nameof(typeof(e)))")(jexc))
-            message = str(main.seval("e -> sprint(showerror, e)")(jexc))
-        except Exception:  # pragma: no cover - best effort, keep the original text
-            pass
-        return JuliaError(jtype, short_julia_message(message))
+            julia_type, message = (describe or _describe)(julia_exception)
+        except Exception:  # keep the original text rather than fail while reporting
+            julia_type, message = "JuliaError", str(exc)
+        return make_julia_error(julia_type, message)
     if isinstance(exc, TypeError) and str(exc).startswith("Julia:"):
-        return BridgeTypeError(short_julia_message(str(exc)))
+        return make_julia_error("MethodError", str(exc)[len("Julia:") :].strip())
     return exc

@@ -269,6 +269,141 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], str]] = [
 ]
 
 
+# --- tracing and pullback errors (added for issue 9). A bad right-hand side is found when
+# the problem is first traced, which may be at construction or at the first solve, so each
+# case builds and solves.
+
+
+def short_rhs(u, p, t):
+    return [-u[0]]  # one entry for two states
+
+
+def none_rhs(u, p, t):
+    -u  # noqa: B018 (the classic bug: no return)
+
+
+def string_rhs(u, p, t):
+    return [-u[0], "fast"]
+
+
+def complex_rhs(u, p, t):
+    return u * 1j
+
+
+def _build_and_solve(f: Any, u0: Any = (1.0, 2.0), trace: bool = True) -> Any:
+    prob = bridge.ODEProblem(f, list(u0), (0.0, 1.0), [0.5], trace=trace)
+    return bridge.solve(prob, "Tsit5", backend="reference")
+
+
+def _all_of(*patterns: str) -> str:
+    """A regex matching text that contains every one of ``patterns`` (in any order)."""
+    return "".join(f"(?=(?s:.*){p})" for p in patterns)
+
+
+def _pullback() -> Callable[[Any], Any]:
+    """A pullback of a good solve whose sol.u has shape (3, 1)."""
+    _, pullback = bridge.vjp(good_problem(), "Tsit5", saveat=[0.0, 0.5, 1.0], backend="reference")
+    return pullback
+
+
+_ONE = r"(\(1,\)|length 1\b|\b1 (value|entr|element|component|output|item))"
+_TWO = r"(\(2,\)|\b2 states|length 2\b|\b2\b)"
+
+CASES += [
+    (
+        "rhs-wrong-length-traced",
+        lambda: _build_and_solve(short_rhs),
+        bridge.BridgeError,
+        _all_of("short_rhs", _ONE, _TWO),
+    ),
+    (
+        "rhs-wrong-length-opaque",
+        lambda: _build_and_solve(short_rhs, trace=False),
+        ValueError,
+        r"right-hand side 'short_rhs' returned shape \(1,\), but u0 has 2 states",
+    ),
+    (
+        "rhs-returns-none-traced",
+        lambda: _build_and_solve(none_rhs),
+        bridge.BridgeError,
+        _all_of("none_rhs", "None"),
+    ),
+    (
+        "rhs-returns-none-opaque",
+        lambda: _build_and_solve(none_rhs, trace=False),
+        bridge.BridgeError,
+        _all_of("none_rhs", "None"),
+    ),
+    (
+        "rhs-non-numeric-traced",
+        lambda: _build_and_solve(string_rhs),
+        bridge.BridgeError,
+        _all_of("string_rhs", "(str|'fast')"),
+    ),
+    (
+        "rhs-non-numeric-opaque",
+        lambda: _build_and_solve(string_rhs, trace=False),
+        TypeError,
+        _all_of("string_rhs", "not a numeric array", "'fast'"),
+    ),
+    (
+        "rhs-complex-traced",
+        lambda: _build_and_solve(complex_rhs),
+        bridge.BridgeError,
+        _all_of("complex_rhs", "[Cc]omplex"),
+    ),
+    (
+        # NumPy would silently drop the imaginary part (a ComplexWarning at most).
+        "rhs-complex-opaque",
+        lambda: _build_and_solve(complex_rhs, trace=False),
+        TypeError,
+        _all_of("complex_rhs", "[Cc]omplex"),
+    ),
+    (
+        "cotangent-wrong-shape",
+        lambda: _pullback()(np.ones((3, 2))),
+        ValueError,
+        r"cotangent must have the shape of sol.u \(3, 1\), got \(3, 2\)",
+    ),
+    (
+        "cotangent-transposed",
+        lambda: _pullback()(np.ones((1, 3))),
+        ValueError,
+        r"cotangent must have the shape of sol.u \(3, 1\), got \(1, 3\)",
+    ),
+    (
+        "cotangent-flat",
+        lambda: _pullback()(np.ones(3)),
+        ValueError,
+        r"cotangent must have the shape of sol.u \(3, 1\), got \(3,\)",
+    ),
+    (
+        "cotangent-complex",
+        lambda: _pullback()(np.ones((3, 1), dtype=complex)),
+        TypeError,
+        r"cotangent must hold real numbers like sol.u, got dtype complex128",
+    ),
+    (
+        "cotangent-string",
+        lambda: _pullback()([["a"], ["b"], ["c"]]),
+        TypeError,
+        r"cotangent must hold real numbers like sol.u, got dtype <U1",
+    ),
+    (
+        "cotangent-bool",
+        lambda: _pullback()(np.ones((3, 1), dtype=bool)),
+        TypeError,
+        r"cotangent must hold real numbers like sol.u, got dtype bool",
+    ),
+    (
+        "cotangent-nan",
+        lambda: _pullback()(np.array([[1.0], [np.nan], [0.0]])),
+        ValueError,
+        r"cotangent must be finite",
+    ),
+]
+
+
 @pytest.mark.parametrize(
     ("make", "exc", "pattern"), [c[1:] for c in CASES], ids=[c[0] for c in CASES]
 )
@@ -292,3 +427,73 @@ def test_integer_u0_is_cast_once_to_float64():
 def test_float64_contiguous_u0_is_not_copied():
     u0 = np.array([1.0, 2.0])
     assert good_problem(u0=u0, f=lambda u, p, t: -u).u0 is u0
+
+
+# --- a right-hand side that raises: the user's own exception surfaces, with its traceback.
+
+
+class UserBug(Exception):
+    pass
+
+
+def _helper_that_fails(x):
+    raise UserBug(f"bad value {x!r} in the user's helper")
+
+
+def raising_rhs(u, p, t):
+    return [_helper_that_fails(1)]
+
+
+def raises_late_rhs(u, p, t):
+    if t > 0.5:
+        raise UserBug("late failure at t > 0.5")
+    return -u
+
+
+def _frames(exc: BaseException) -> list[str]:
+    import traceback
+
+    return [frame.name for frame in traceback.extract_tb(exc.__traceback__)]
+
+
+@pytest.mark.parametrize("trace", [True, False], ids=["traced", "opaque"])
+@pytest.mark.parametrize("entry", ["solve", "vjp"])
+def test_rhs_exception_surfaces_with_its_own_traceback(entry, trace):
+    if entry == "vjp" and not trace:
+        pytest.skip("trace=False has no gradients (its own error, tested elsewhere)")
+    prob = bridge.ODEProblem(raising_rhs, [1.0], (0.0, 1.0), trace=trace)
+    call = bridge.solve if entry == "solve" else bridge.vjp
+    with pytest.raises(UserBug) as info:
+        call(prob, "Tsit5", backend="reference")
+    assert type(info.value) is UserBug, "the user's exception, not a wrapper"
+    assert str(info.value) == "bad value 1 in the user's helper"
+    frames = _frames(info.value)
+    assert "raising_rhs" in frames and frames[-1] == "_helper_that_fails", frames
+
+
+def test_rhs_exception_mid_solve_is_not_turned_into_a_retcode():
+    # A bug in the user's function is not solver trouble: no Solution, no retcode.
+    prob = bridge.ODEProblem(raises_late_rhs, [1.0], (0.0, 1.0), trace=False)
+    with pytest.raises(UserBug, match="late failure") as info:
+        bridge.solve(prob, "Tsit5", backend="reference")
+    assert _frames(info.value)[-1] == "raises_late_rhs"
+    # ... and the problem is still usable on a span where f does not raise.
+    sol = bridge.solve(prob.remake(tspan=(0.0, 0.4)), "Tsit5", backend="reference")
+    assert sol.retcode == "Success"
+
+
+def test_integer_cotangent_is_cast_and_gives_the_float_answer():
+    pullback = _pullback()
+    g_int = pullback(np.ones((3, 1), dtype=np.int64))
+    g_float = pullback(np.ones((3, 1)))
+    assert g_int.u0.dtype == np.float64
+    np.testing.assert_array_equal(g_int.u0, g_float.u0)
+    np.testing.assert_array_equal(g_int.p, g_float.p)
+
+
+def test_bad_cotangent_leaves_the_pullback_usable():
+    pullback = _pullback()
+    with pytest.raises(ValueError):
+        pullback(np.ones((2, 1)))
+    g = pullback(np.ones((3, 1)))
+    assert np.all(np.isfinite(g.u0)) and np.all(np.isfinite(g.p))

@@ -90,6 +90,17 @@ def _nonfinite_seen(solver: OdeSolver, fun: Rhs) -> bool:
     return not retcodes.is_finite(np.asarray(fun(solver.t, solver.y), dtype=np.float64))
 
 
+def _raised_in(exc: BaseException, funcs: tuple[Any, ...]) -> bool:
+    """Whether ``exc`` passed through one of ``funcs`` (the RHS or Jacobian we handed SciPy)."""
+    codes = {getattr(f, "__code__", None) for f in funcs}
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code in codes:
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def _stats(solver: OdeSolver, method: str, nsteps: int, ndense: int, auto_h0: bool) -> Stats:
     nreject = 0
     per_attempt = RK_EVALS_PER_ATTEMPT.get(method)
@@ -160,13 +171,24 @@ def integrate(
     pieces: list[DenseOutput] = []
 
     nsteps = ndense = 0
+    t_prev = t0
     retcode, message = retcodes.SUCCESS, ""
     while solver.status == "running":
         if nsteps >= maxiters:
             retcode = retcodes.MAXITERS
             message = f"reached maxiters={maxiters} steps at t={solver.t!r}; raise maxiters"
             break
-        msg = solver.step()
+        try:
+            msg = solver.step()
+        except (ValueError, ArithmeticError) as exc:
+            # The user's (or generated) code raising is the user's business: re-raise it
+            # untouched. SciPy's own linear algebra refusing a NaN Jacobian is solver trouble.
+            if _raised_in(exc, (fun, jac)):
+                raise
+            nonfinite = "inf" in str(exc) or "NaN" in str(exc) or _nonfinite_seen(solver, fun)
+            retcode = retcodes.UNSTABLE if nonfinite else retcodes.FAILURE
+            message = f"scipy {method} failed at t={solver.t!r}: {exc}"
+            break
         if solver.status == "failed":
             retcode = retcodes.from_failure(msg, _nonfinite_seen(solver, fun))
             message = f"{msg} (t={solver.t!r})"
@@ -176,6 +198,13 @@ def integrate(
         if not retcodes.is_finite(y):
             retcode, message = retcodes.UNSTABLE, f"the state became NaN or inf at t={t!r}"
             break
+        if abs(t - t_prev) < 10 * abs(np.spacing(t)) and t != t1:
+            # LSODA keeps accepting steps at the resolution of floats near a singularity
+            # (SciPy's other solvers stop there with TOO_SMALL_STEP); stop it the same way.
+            retcode = retcodes.DT_LESS_THAN_MIN
+            message = f"the step size fell below the spacing of floats at t={t!r}"
+            break
+        t_prev = t
         piece = None
         if dense:
             piece = solver.dense_output()

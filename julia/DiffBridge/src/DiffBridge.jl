@@ -17,7 +17,7 @@ these functions by name, always in separate calls for loading code and running i
 """
 module DiffBridge
 
-using ChainRulesCore: ignore_derivatives
+using ChainRulesCore: AbstractZero, ignore_derivatives
 using OrdinaryDiffEq: DEVerbosity, DefaultODEAlgorithm, FBDF, ODEFunction, ODEProblem,
     Rodas5P, Rosenbrock23, SciMLLogging, Tsit5, Vern7, Vern9, solve
 using OrdinaryDiffEqBDF: QNDF

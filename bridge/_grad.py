@@ -1,0 +1,313 @@
+"""Gradients of solves: ``value_and_grad`` for NumPy losses, and what the autograd adapters share.
+
+``value_and_grad(loss, prob, ...)`` traces ``loss(u)`` exactly as a right-hand side is traced
+(``bridge._trace``: symbolic arrays, the tape of intermediates, chain-rule derivatives and
+generated NumPy code), so dL/du is exact, and chains it with the solve's pullback.
+
+``bridge.torch`` and ``bridge.jax`` use the helpers here so that both mean the same thing by
+``odeint(rhs_or_problem, u0, t, p)``: the problem template (a right-hand side is traced once
+per function and size), the solver-option check, the save-time check and the cotangent of
+the save times ``t``.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ._errors import BridgeTypeError, BridgeValueError, GradientUnavailableError, TraceError
+from ._model import FloatArray, unflatten_params
+from ._problem import ODEProblem
+from ._solution import Gradients
+from ._validate import as_float_vector
+
+#: The keyword options ``odeint`` passes on to ``bridge.vjp``.
+SOLVER_OPTIONS = ("reltol", "abstol", "maxiters")
+
+
+# --------------------------------------------------------------------- shared by the adapters
+
+
+def check_solver_options(options: dict[str, Any], where: str) -> dict[str, Any]:
+    """Refuse keyword options ``bridge.vjp`` would not understand, naming the valid ones.
+
+    Example
+    -------
+    >>> check_solver_options({"reltol": 1e-8}, "odeint")
+    {'reltol': 1e-08}
+    """
+    unknown = sorted(set(options) - set(SOLVER_OPTIONS))
+    if "saveat" in unknown:
+        raise BridgeTypeError(
+            f"{where}() takes no saveat: the solution is saved at the times t you pass "
+            "(tspan is (t[0], t[-1]))"
+        )
+    if unknown:
+        raise BridgeTypeError(
+            f"{where}() got unknown solver option(s) {', '.join(map(repr, unknown))}; "
+            f"valid options: {', '.join(SOLVER_OPTIONS)}"
+        )
+    return options
+
+
+def check_times(t: Any, name: str = "t") -> FloatArray:
+    """Save times for ``odeint``: finite, 1-D, at least two, strictly monotone.
+
+    Example
+    -------
+    >>> check_times([0.0, 0.5, 1.0])
+    array([0. , 0.5, 1. ])
+    """
+    ts = as_float_vector(t, name)
+    if ts.shape[0] < 2:
+        raise BridgeValueError(
+            f"{name} must hold at least two times (tspan is ({name}[0], {name}[-1])), got {ts!r}"
+        )
+    steps = np.diff(ts) * np.sign(ts[-1] - ts[0])
+    if ts[-1] == ts[0] or (steps <= 0).any():
+        i = int(np.argmax(steps <= 0))
+        raise BridgeValueError(
+            f"{name} must be strictly increasing (or strictly decreasing, to integrate "
+            f"backwards), but {name}[{i}] = {float(ts[i])!r} and {name}[{i + 1}] = {float(ts[i + 1])!r}"
+        )
+    return ts
+
+
+def template_problem(rhs_or_problem: Any, n_states: int, n_params: int, where: str) -> ODEProblem:
+    """The ODEProblem that ``odeint`` remakes for each call, its model traced.
+
+    A Python function is traced once per function and size (``trace_model`` caches it), so
+    an optimisation loop traces nothing after the first step. Constants the function closes
+    over are frozen at that first trace: pass anything that changes through ``p``.
+    """
+    if isinstance(rhs_or_problem, ODEProblem):
+        prob = rhs_or_problem
+        if prob.n_states != n_states:
+            raise BridgeValueError(
+                f"u0 has length {n_states}, but the problem {prob.name!r} has "
+                f"{prob.n_states} states"
+            )
+        if prob.n_params != n_params:
+            raise BridgeValueError(
+                f"p has length {n_params}, but the problem {prob.name!r} has "
+                f"{prob.n_params} parameters (flattened)"
+            )
+    elif callable(rhs_or_problem):
+        prob = ODEProblem(rhs_or_problem, np.zeros(n_states), (0.0, 1.0), np.zeros(n_params))
+    else:
+        raise BridgeTypeError(
+            f"{where}() needs a right-hand side f(u, p, t) or a bridge.ODEProblem as its first "
+            f"argument, got {type(rhs_or_problem).__name__}"
+        )
+    if not prob.is_julia:
+        prob.model  # noqa: B018  (trace now, on the template, so every remake shares it)
+    return prob
+
+
+def problem_at(template: ODEProblem, u0: FloatArray, p: FloatArray, t: FloatArray) -> ODEProblem:
+    """``template`` with this call's u0, flat p and tspan (t[0], t[-1]); the model is shared."""
+    params: Any = unflatten_params(p, template.param_spec) if template.param_spec else p
+    return template.remake(u0=u0, p=params, tspan=(float(t[0]), float(t[-1])))
+
+
+def t_cotangent(
+    prob: ODEProblem, t: FloatArray, u: FloatArray, cotangent: FloatArray, grad_u0: FloatArray
+) -> FloatArray:
+    """dL/dt for the save times, given dL/du (``cotangent``) and the pullback's dL/du0.
+
+    A saved state moves with its own time, ``du_i/dt_i = f(u_i, p, t_i)`` (i >= 1); moving
+    the start ``t[0]`` shifts the whole trajectory, ``du_i/dt_0 = -Φ(t_i, t_0) f(u0, p, t0)``,
+    whose sum over i is the pullback's dL/du0 less the direct term of ``u_0 = u0``.
+
+    Raises GradientUnavailableError for a Julia right-hand side (f is not callable here).
+    """
+    if prob.is_julia or not prob.model.has_derivatives:
+        raise GradientUnavailableError(
+            f"the gradient with respect to t needs f in Python, which problem {prob.name!r} "
+            "does not have; do not differentiate with respect to t"
+        )
+    model, p = prob.model, prob.p
+    f = np.empty_like(u)
+    f[0] = model.f(prob.u0, p, float(t[0]))
+    for i in range(1, len(t)):
+        f[i] = model.f(u[i], p, float(t[i]))
+    out: FloatArray = np.einsum("ij,ij->i", cotangent, f)
+    out[0] = -np.dot(grad_u0 - cotangent[0], f[0])
+    return out
+
+
+# ------------------------------------------------------------------------------ value_and_grad
+
+
+class _TracedLoss:
+    """``loss(u)`` for one shape of u, traced: ``(value, dL/du)`` from generated code."""
+
+    def __init__(self, loss: Callable[..., Any], shape: tuple[int, int]) -> None:
+        import sympy as sp
+
+        from ._trace.derivatives import input_gradients
+        from ._trace.mathshim import with_math_shim
+        from ._trace.numpy_codegen import compile_program
+        from ._trace.program import _program
+        from ._trace.symarray import SymArray, to_objects
+        from ._trace.tape import Tape, _message, traceback_location
+
+        nt, n = shape
+        self.shape = shape
+        name = getattr(loss, "__name__", "loss")
+        name = "loss" if name == "<lambda>" else name
+        syms = tuple(sp.Symbol(f"u_{i}_{j}", real=True) for i in range(nt) for j in range(n))
+        tape = Tape(name)
+        try:
+            out = with_math_shim(loss)(SymArray.of_symbols(syms, tape, shape=shape))
+        except TraceError:
+            raise
+        except Exception as exc:
+            raise TraceError(
+                _message(
+                    name,
+                    f"calling it with a traced u raised {type(exc).__name__}: {exc}",
+                    traceback_location(exc.__traceback__),
+                    "Only NumPy-style array code can be traced",
+                )
+            ) from exc
+        data = to_objects(out, tape)
+        if data.size != 1:
+            raise BridgeValueError(
+                f"loss must return a scalar, got an array of shape {data.shape}; "
+                "reduce it, e.g. with np.sum"
+            )
+        value = data.ravel()[0]
+        if not isinstance(value, sp.Expr):
+            raise BridgeValueError(f"loss must return a number, got the condition {value}")
+        grad = input_gradients(tape.assignments, [value], syms)[0]
+        index = {s: k for k, s in enumerate(syms)}
+        entries: list[tuple[tuple[int, ...], Any]] = [((0,), value)] + [
+            ((1 + index[s],), d) for s, d in grad.items()
+        ]
+        program = _program(
+            "loss_grad",
+            "out",
+            ("u",),
+            {"u": syms},
+            (1 + len(syms),),
+            entries,
+            False,
+            tape.assignments,
+        )
+        self.fast, self.numpy = compile_program(program, f"<bridge loss {name}>")
+
+    def __call__(self, u: FloatArray) -> tuple[float, FloatArray]:
+        flat = u.ravel()
+        try:
+            out = self.fast(flat.tolist())
+        except (ArithmeticError, ValueError):
+            with np.errstate(all="ignore"):
+                out = self.numpy(flat)
+        return float(out[0]), np.ascontiguousarray(out[1:]).reshape(self.shape)
+
+
+_LOSSES: weakref.WeakKeyDictionary[Any, dict[tuple[int, int], _TracedLoss]] = (
+    weakref.WeakKeyDictionary()
+)
+_LOSSES_LOCK = threading.Lock()
+
+
+def _traced_loss(loss: Callable[..., Any], shape: tuple[int, int], fresh: bool) -> _TracedLoss:
+    try:
+        with _LOSSES_LOCK:
+            per_loss = _LOSSES.setdefault(loss, {})
+    except TypeError:  # not weak-referenceable: trace every time
+        per_loss = {}
+    traced = None if fresh else per_loss.get(shape)
+    if traced is None:
+        traced = _TracedLoss(loss, shape)
+        per_loss[shape] = traced
+    return traced
+
+
+def value_and_grad(
+    loss: Callable[..., Any],
+    prob: ODEProblem,
+    alg: str = "auto",
+    *,
+    saveat: Any,
+    sensealg: str = "auto",
+    backend: str | None = None,
+    **solver_options: Any,
+) -> tuple[float, Gradients]:
+    """The value of ``loss(sol.u)`` and its gradient with respect to ``prob.u0`` and ``prob.p``.
+
+    ``loss(u)`` is NumPy-style code of the saved states ``u`` (shape ``(len(saveat), n)``)
+    returning a scalar. It is traced like a right-hand side (once per function and shape;
+    the same NumPy functions work, and branching on ``u`` raises ``TraceError``), its exact
+    gradient dL/du is generated, and that cotangent goes through the solve's pullback.
+
+    The value is the user's own ``loss`` evaluated on ``sol.u``; when the traced loss
+    disagrees with it (say a closed-over array changed since the trace), the loss is traced
+    again, so a changed closure is not served stale (a change that leaves the value as it was
+    but changes the gradient would go unnoticed: pass data that changes as a fresh function).
+    Terms that depend on ``p`` directly (regularisation) are not seen: add their gradient
+    yourself.
+
+    Parameters
+    ----------
+    loss : callable
+        ``loss(u) -> float``.
+    prob, alg, sensealg, backend, **solver_options
+        As in ``bridge.vjp`` (``reltol``, ``abstol``, ``maxiters``).
+    saveat : float or array_like
+        Required: the times at which ``u`` is saved (a step or explicit times).
+
+    Returns
+    -------
+    (float, Gradients)
+        ``Gradients.u0`` and ``.p`` (flat; ``.p_dict`` for named parameters).
+
+    Example
+    -------
+    >>> import numpy as np, bridge
+    >>> prob = bridge.ODEProblem(lambda u, p, t: -p[0] * u, [1.0], (0.0, 1.0), [1.0])
+    >>> value, g = bridge.value_and_grad(lambda u: np.sum(u[-1] ** 2), prob, saveat=[1.0],
+    ...                                  reltol=1e-10, abstol=1e-10, backend="reference")
+    >>> round(value, 6), np.round(g.p, 6)   # e^{-2p} and -2 e^{-2p} at p = 1
+    (0.135335, array([-0.270671]))
+    """
+    from ._api import vjp
+
+    if not callable(loss):
+        raise BridgeTypeError(
+            f"loss must be a callable loss(u) returning a scalar, got {type(loss).__name__}"
+        )
+    check_solver_options(solver_options, "value_and_grad")
+    sol, pullback = vjp(
+        prob, alg, saveat=saveat, sensealg=sensealg, backend=backend, **solver_options
+    )
+    u = np.asarray(sol.u)
+    shape = (int(u.shape[0]), int(u.shape[1]))
+    value, dl_du = _traced_loss(loss, shape, fresh=False)(u)
+    expected = float(loss(u.copy()))  # a copy: the user's code must not be able to edit sol.u
+    if not _same(value, expected):  # e.g. a closed-over array changed: trace afresh
+        value, dl_du = _traced_loss(loss, shape, fresh=True)(u)
+    return expected, pullback(dl_du)
+
+
+def _same(a: float, b: float) -> bool:
+    if np.isnan(a) or np.isnan(b):
+        return bool(np.isnan(a) and np.isnan(b))
+    return abs(a - b) <= 1e-9 * max(abs(a), abs(b), 1e-300) + 1e-300
+
+
+__all__ = [
+    "SOLVER_OPTIONS",
+    "check_solver_options",
+    "check_times",
+    "problem_at",
+    "t_cotangent",
+    "template_problem",
+    "value_and_grad",
+]

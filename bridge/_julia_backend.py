@@ -1,0 +1,136 @@
+"""The Julia backend: problems go to DiffBridge.jl by name, arrays cross without copies.
+
+Per call: the right-hand side is loaded into Julia once per key (generated model source,
+or a ``JuliaFunction``'s source), ``DiffBridge.prepare`` copies the small inputs (u0, p,
+saveat) into Julia vectors with the GIL held, and the solve or the differentiated solve
+then runs with the GIL released. The solution matrix comes back as a view of Julia memory
+and the cotangent goes to Julia as a view of NumPy memory (see ``bridge._arrays``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import threading
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from . import _julia
+from ._algorithms import Algorithm
+from ._arrays import cotangent_for_julia, for_julia, rows_from_julia, vector_from_julia
+from ._errors import BridgeValueError
+from ._problem import ODEProblem
+from ._solution import Gradients, Solution, Stats
+from ._validate import FloatArray, SolveOptions
+
+#: What ``Solution.alg`` says for ``alg="auto"``.
+AUTO_LABEL = "auto (DefaultODEAlgorithm)"
+
+
+def model_module_name(key: str) -> str:
+    """A Julia module name for a model key (letters, digits and underscores only).
+
+    Example
+    -------
+    >>> model_module_name("3f2a-9c")
+    'BridgeModel_3f2a_9c'
+    """
+    return "BridgeModel_" + re.sub(r"\W", "_", key)[:40]
+
+
+def function_key(source: str) -> str:
+    """The cache key of Julia source text (``JuliaFunction``, ``bridge.zygote``)."""
+    return "jl:" + hashlib.sha256(source.encode()).hexdigest()[:24]
+
+
+def _load_model(model: Any, key: str, modname: str) -> None:
+    _julia.call("load_model", key, model.julia_source(modname), modname)
+
+
+class JuliaBackend:
+    """DifferentialEquations.jl, SciMLSensitivity.jl and Zygote.jl through DiffBridge."""
+
+    name = "julia"
+
+    def __init__(self) -> None:
+        self._loaded: set[str] = set()
+        self._lock = threading.Lock()
+
+    def _rhs_key(self, prob: ODEProblem) -> str:
+        """Load the problem's right-hand side into Julia (once) and return its key."""
+        if prob.is_julia:
+            source = prob.f.source  # type: ignore[union-attr]
+            key = function_key(source)
+            loader: Callable[[], Any] = partial(_julia.call, "register_function", key, source)
+        else:
+            model = prob.model
+            if not hasattr(model, "julia_source") or not hasattr(model, "key"):
+                raise BridgeValueError(
+                    f"problem {prob.name!r} was built with trace=False, so there is no Julia "
+                    "code for its right-hand side; the Julia backend needs a traced function "
+                    "(trace=True) or a bridge.JuliaFunction. Use backend='reference' to call "
+                    "the Python function as is."
+                )
+            key = "model:" + str(model.key)
+            modname = model_module_name(str(model.key))
+            loader = partial(_load_model, model, key, modname)
+        with self._lock:
+            if key not in self._loaded:
+                loader()
+                self._loaded.add(key)
+        return key
+
+    def _job(self, prob: ODEProblem, alg: Algorithm, opts: SolveOptions) -> Any:
+        key = self._rhs_key(prob)
+        t0, t1 = prob.tspan
+        saveat = None if opts.saveat is None else for_julia(opts.saveat)
+        return _julia.call(
+            "prepare",
+            key,
+            for_julia(prob.u0),
+            t0,
+            t1,
+            for_julia(prob.p),
+            alg.name,
+            saveat,
+            opts.reltol,
+            opts.abstol,
+            opts.maxiters,
+        )
+
+    def _solution(self, result: Any, alg: Algorithm) -> Solution:
+        julia_u, julia_t, retcode, stats = result[0], result[1], result[2], result[3]
+        nf, njacs, nsolve, naccept, nreject = (int(x) for x in stats)
+        return Solution(
+            t=vector_from_julia(julia_t),
+            u=rows_from_julia(julia_u),
+            retcode=str(retcode),
+            stats=Stats(nf=nf, njacs=njacs, nsolve=nsolve, naccept=naccept, nreject=nreject),
+            alg=AUTO_LABEL if alg.name == "auto" else alg.name,
+            backend=self.name,
+            extra={"julia_u": julia_u},
+        )
+
+    def solve(self, prob: ODEProblem, alg: Algorithm, opts: SolveOptions) -> Solution:
+        job = self._job(prob, alg, opts)
+        return self._solution(_julia.call("solve_job", job, nogil=True), alg)
+
+    def vjp(
+        self, prob: ODEProblem, alg: Algorithm, opts: SolveOptions, sensealg: str
+    ) -> tuple[Solution, Callable[[FloatArray], Gradients]]:
+        job = self._job(prob, alg, opts)
+        result = _julia.call("vjp_job", job, sensealg, nogil=True)
+        sol = self._solution(result, alg)
+        handle = result[4]
+
+        def raw_pullback(cotangent: FloatArray) -> Gradients:
+            du0, dp = _julia.call(
+                "pullback_job", handle, cotangent_for_julia(cotangent), nogil=True
+            )
+            return Gradients(u0=vector_from_julia(du0), p=vector_from_julia(dp))
+
+        return sol, raw_pullback
+
+
+BACKEND = JuliaBackend()

@@ -1,0 +1,13 @@
+"""Tracing Python right-hand sides into SymPy models, and NumPy/Julia code generation.
+
+``trace_model(f, n_states, n_params, param_spec, name=...)`` calls ``f(u, p, t)`` once with
+symbolic arrays (``symarray.SymArray``), records a straight-line program (``tape.py``,
+``tracer.py``), differentiates it by the chain rule over its intermediates
+(``derivatives.py``), schedules programs for f, the Jacobians and the VJPs with common
+subexpressions (``program.py``), and prints them as Python (``numpy_codegen.py``) and Julia
+(``julia_codegen.py``). ``model.TracedModel`` ties it together as a ``bridge._model.Model``.
+"""
+
+from .model import TracedModel, trace_model
+
+__all__ = ["TracedModel", "trace_model"]

@@ -1,0 +1,197 @@
+"""NumPy callables for a traced model: Python source text, compiled once with ``exec``.
+
+Each program becomes a scalar Python function. It is compiled twice from the same text:
+
+* a **fast** version, called with ``u.tolist()``: plain Python floats and ``math``
+  functions, which for scalar code is several times faster than NumPy scalars;
+* a **NumPy** version, called with the float64 arrays themselves (NumPy scalars and ufuncs),
+  used only when the fast one raises (``math.log(-1)``, ``1/0``, ``exp(1000)``), so the
+  results are NumPy's ``nan``/``inf`` rather than exceptions, as an ODE solver expects.
+
+Outputs are freshly allocated float64 arrays. Dense outputs are built with ``np.array``;
+sparse Jacobians scatter their non-zero entries into ``np.zeros`` with one fancy-index
+assignment.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from .._errors import BridgeValueError
+from .printer import CodePrinter, prune_unused
+from .program import Program
+
+_FUNCTIONS = {
+    "exp": "exp",
+    "log": "log",
+    "log1p": "log1p",
+    "expm1": "expm1",
+    "sqrt": "sqrt",
+    "sin": "sin",
+    "cos": "cos",
+    "tan": "tan",
+    "tanh": "tanh",
+    "sinh": "sinh",
+    "cosh": "cosh",
+    "atan": "arctan",
+    "asin": "arcsin",
+    "acos": "arccos",
+    "asinh": "arcsinh",
+    "atanh": "arctanh",
+    "atan2": "arctan2",
+    "Abs": "abs",
+    "sign": "sign",
+    "Sign": "sign",
+    "Minimum": "minimum",
+    "Maximum": "maximum",
+    "Clip": "clip",
+}
+
+
+def _sign(x: float) -> float:
+    return float((x > 0) - (x < 0)) if x == x else x
+
+
+_HELPERS: dict[str, Any] = {
+    "abs": abs,
+    "sign": _sign,
+    "minimum": lambda a, b: a if a <= b else b,
+    "maximum": lambda a, b: a if a >= b else b,
+    "clip": lambda x, lo, hi: lo if x < lo else (hi if x > hi else x),
+    "where": lambda c, a, b: a if c else b,
+    "logical_not": lambda c: not c,
+}
+
+_TRANSCENDENTAL = [name for name in _FUNCTIONS.values() if name not in _HELPERS]
+
+
+def _namespace(fast: bool) -> dict[str, Any]:
+    ns: dict[str, Any] = dict(_HELPERS)
+    for name in _TRANSCENDENTAL:
+        if fast:
+            ns[name] = getattr(math, name.replace("arc", "a"))
+        else:
+            ns[name] = getattr(np, name)
+    ns["fpow"] = math.pow if fast else np.power
+    ns.update(array=np.array, zeros=np.zeros, float64=np.float64)
+    return ns
+
+
+class NumpyPrinter(CodePrinter):
+    """Prints SymPy expressions as Python for the namespaces above.
+
+    Example
+    -------
+    >>> x = sp.Symbol("u_0")
+    >>> NumpyPrinter({}).doprint(sp.Piecewise((x**2, x > 0), (sp.Float(1e-5), True)))
+    'where(u_0 > 0, u_0**2, 1e-05)'
+    """
+
+    language = "NumPy"
+    functions = _FUNCTIONS
+    power = "**"
+
+    def format_float(self, value: float) -> str:
+        return repr(value)
+
+    def real_power(self, base: sp.Expr, exp: sp.Expr) -> tuple[str, int]:
+        # math.pow raises on a negative base (-> NumPy fallback, nan) where ** would return
+        # a complex number.
+        return f"fpow({self.doprint(base)}, {self.doprint(exp)})", 100
+
+    def select(self, cond: str, a: str, b: str) -> str:
+        return f"where({cond}, {a}, {b})"
+
+    def _print_Not(self, expr: sp.Not) -> tuple[str, int]:
+        return f"logical_not({self.doprint(expr.args[0])})", 100
+
+    def _print_BooleanTrue(self, expr: object) -> tuple[str, int]:
+        return "True", 100
+
+    def _print_BooleanFalse(self, expr: object) -> tuple[str, int]:
+        return "False", 100
+
+
+def _unpack(name: str, symbols: tuple[sp.Symbol, ...]) -> str:
+    if not symbols:
+        return ""
+    targets = ", ".join(s.name for s in symbols)
+    return f"    {targets}, = {name}\n"
+
+
+def python_source(program: Program) -> tuple[str, dict[str, Any]]:
+    """The Python text of one program, and the constants its namespace needs."""
+    printer = NumpyPrinter({}, program.temps)
+    lines = [f"def {program.name}({', '.join(program.args)}):\n"]
+    for arg, syms in program.inputs.items():
+        lines.append(_unpack(arg, syms))
+    printed = [printer.doprint(e) for _, e in program.entries]
+    defined = [(local, printer.define(expr)) for local, expr in program.assignments]
+    for local, text in prune_unused(defined, printed):
+        lines.append(f"    {local} = {text}\n")
+    constants: dict[str, Any] = {}
+    values = ", ".join(printed)
+    if not program.entries:
+        lines.append(f"    return zeros({program.shape})\n")
+    elif program.dense:
+        lines.append(f"    return array(({values},), dtype=float64)\n")
+    else:
+        flat = np.ravel_multi_index(np.array([i for i, _ in program.entries]).T, program.shape)
+        constants[f"_IDX_{program.name}"] = flat
+        lines.append(f"    out = zeros({math.prod(program.shape)})\n")
+        lines.append(f"    out[_IDX_{program.name}] = ({values},)\n")
+        lines.append(f"    return out.reshape({program.shape})\n")
+    return "".join(lines), constants
+
+
+def compile_program(
+    program: Program, filename: str
+) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """The (fast, NumPy) pair of Python functions for ``program``."""
+    source, constants = python_source(program)
+    code = compile(source, filename, "exec")
+    compiled = []
+    for fast in (True, False):
+        ns = {**_namespace(fast), **constants}
+        exec(code, ns)
+        compiled.append(ns[program.name])
+    return compiled[0], compiled[1]
+
+
+class NumpyFunction:
+    """A compiled program with the fast path and the NumPy fallback (see module docstring).
+
+    Called as ``fn(u, p, t)`` or ``fn(v, u, p, t)`` with float64 arrays.
+    """
+
+    def __init__(self, program: Program, model_name: str) -> None:
+        self.program = program
+        self.model_name = model_name
+        self.fast, self.numpy = compile_program(program, f"<bridge {model_name}.{program.name}>")
+        self.sizes = {arg: len(syms) for arg, syms in program.inputs.items()}
+
+    def __call__(self, *args: Any) -> Any:
+        *arrays, t = args
+        try:
+            # ndarray.tolist() gives Python floats; lists, wrong lengths etc. fall through
+            # to the checked NumPy path below, which reports them.
+            return self.fast(*[a.tolist() for a in arrays], float(t))
+        except (ArithmeticError, ValueError, AttributeError, TypeError):
+            pass
+        checked = [self._check(name, a) for name, a in zip(self.program.args, arrays, strict=False)]
+        with np.errstate(all="ignore"):
+            return self.numpy(*checked, np.float64(t))
+
+    def _check(self, name: str, value: Any) -> np.ndarray:
+        arr = np.asarray(value, dtype=np.float64)
+        if arr.shape != (self.sizes[name],):
+            raise BridgeValueError(
+                f"{self.program.name} of model {self.model_name!r}: {name} has shape "
+                f"{arr.shape}, expected ({self.sizes[name]},)"
+            )
+        return arr

@@ -1,0 +1,428 @@
+"""``SymArray``: the array a traced function receives instead of ``u``, ``p`` and ``t``.
+
+It holds an object ndarray of SymPy expressions and implements NumPy's protocols
+(``__array_ufunc__``, ``__array_function__``), so ordinary NumPy-style code runs on it
+unchanged and builds expressions. Anything that would need a concrete number (``if x > 0``,
+``float(x)``, an unsupported NumPy function) raises ``TraceError`` naming the user's line.
+
+Example
+-------
+>>> from bridge._trace.tape import Tape
+>>> u = SymArray.of_symbols([sp.Symbol("a", real=True), sp.Symbol("b", real=True)], Tape("f"))
+>>> x, y = u
+>>> (np.exp(x) * y).expr
+b*x1
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from . import functions as fn
+from .tape import Tape
+
+# Elementwise functions that are worth an intermediate symbol per element (see tape.py).
+_NAMED_UNARY: dict[str, Callable[[Any], Any]] = {
+    "exp": sp.exp,
+    "log": sp.log,
+    "log1p": fn.log1p,
+    "expm1": fn.expm1,
+    "sqrt": sp.sqrt,
+    "sin": sp.sin,
+    "cos": sp.cos,
+    "tan": sp.tan,
+    "tanh": sp.tanh,
+    "sinh": sp.sinh,
+    "cosh": sp.cosh,
+    "arctan": sp.atan,
+    "arcsin": sp.asin,
+    "arccos": sp.acos,
+    "arcsinh": sp.asinh,
+    "arctanh": sp.atanh,
+    "log10": lambda a: sp.log(a) / sp.log(10),
+    "log2": lambda a: sp.log(a) / sp.log(2),
+    "exp2": lambda a: sp.Integer(2) ** a,
+    "cbrt": lambda a: fn.Sign(a) * sp.Abs(a) ** sp.Rational(1, 3),
+}
+
+_CHEAP_UNARY: dict[str, Callable[[Any], Any]] = {
+    "negative": lambda a: -a,
+    "positive": lambda a: a,
+    "absolute": sp.Abs,
+    "fabs": sp.Abs,
+    "sign": fn.Sign,
+    "square": lambda a: a**2,
+    "reciprocal": lambda a: 1 / a,
+    "logical_not": sp.Not,
+    "invert": sp.Not,
+}
+
+
+def _power(a: Any, b: Any) -> Any:
+    # x**2.0 -> x**2: the same value, but simpler derivatives and nicer generated code.
+    if isinstance(b, sp.Float) and float(b).is_integer() and abs(float(b)) <= 64:
+        b = sp.Integer(int(b))
+    return sp.Pow(a, b)
+
+
+_BINARY: dict[str, Callable[[Any, Any], Any]] = {
+    "add": lambda a, b: a + b,
+    "subtract": lambda a, b: a - b,
+    "multiply": lambda a, b: a * b,
+    "divide": lambda a, b: a / b,
+    "true_divide": lambda a, b: a / b,
+    "power": _power,
+    "float_power": _power,
+    "minimum": fn.Minimum,
+    "maximum": fn.Maximum,
+    "fmin": fn.Minimum,
+    "fmax": fn.Maximum,
+    "arctan2": sp.atan2,
+    "hypot": lambda a, b: sp.sqrt(a**2 + b**2),
+    "greater": sp.Gt,
+    "greater_equal": sp.Ge,
+    "less": sp.Lt,
+    "less_equal": sp.Le,
+    "equal": sp.Eq,
+    "not_equal": sp.Ne,
+    "logical_and": sp.And,
+    "logical_or": sp.Or,
+    "bitwise_and": sp.And,
+    "bitwise_or": sp.Or,
+}
+
+
+def to_expr(value: Any, tape: Tape) -> sp.Basic:
+    """One element (a 0-d SymArray, SymPy object or number) as a SymPy object."""
+    if isinstance(value, SymArray):
+        if value.ndim != 0:
+            raise tape.error(f"expected a scalar, got a traced array of shape {value.shape}")
+        return value.data[()]
+    if isinstance(value, sp.Basic):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return sp.true if value else sp.false
+    if isinstance(value, (int, np.integer)):
+        return sp.Integer(int(value))
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            raise tape.error(
+                f"the constant {float(value)!r} is not finite",
+                "NaN and infinite constants cannot be compiled into the model; "
+                "use a large finite number, or np.clip(x, lo, None) for a one-sided bound",
+            )
+        return sp.Float(float(value))
+    if isinstance(value, (complex, np.complexfloating)):
+        raise tape.error(f"the complex constant {value!r} is not supported (real models only)")
+    raise tape.error(f"cannot use a {type(value).__name__} ({value!r}) in a traced expression")
+
+
+def to_objects(value: Any, tape: Tape) -> np.ndarray:
+    """Any array-like (SymArray, ndarray, list of traced scalars, number) as an object array."""
+    if isinstance(value, SymArray):
+        return value.data
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise tape.error(f"cannot make an array from {type(value).__name__}: {exc}") from exc
+    if arr.dtype.kind not in "biufO":
+        raise tape.error(f"arrays of dtype {arr.dtype} are not supported in traced code")
+    out = np.empty(arr.shape, dtype=object)
+    flat_in, flat_out = arr.ravel(), out.ravel()  # out is fresh, so ravel() is a view
+    for i in range(flat_in.size):
+        flat_out[i] = to_expr(flat_in[i], tape)
+    return out
+
+
+def _objects(shape_like: Any) -> np.ndarray:
+    """An object array from an elementwise result (frompyfunc returns bare scalars for 0-d)."""
+    if isinstance(shape_like, np.ndarray):
+        return shape_like
+    out = np.empty((), dtype=object)
+    out[()] = shape_like
+    return out
+
+
+def _find_tape(values: Sequence[Any]) -> Tape:
+    for v in values:
+        if isinstance(v, SymArray):
+            return v.tape
+        if isinstance(v, (list, tuple)):
+            for w in v:
+                if isinstance(w, SymArray):
+                    return w.tape
+        if isinstance(v, np.ndarray) and v.dtype == object:
+            for w in v.flat:
+                if isinstance(w, SymArray):
+                    return w.tape
+    raise AssertionError("no traced array among the arguments")
+
+
+class SymArray:
+    """An n-d array of SymPy expressions that NumPy functions accept (see module docstring)."""
+
+    # Beat ndarray in mixed binary operations, so ``W @ u`` and ``2.0 * u`` come to us.
+    __array_priority__ = 1000
+
+    def __init__(self, data: np.ndarray, tape: Tape) -> None:
+        self.data = data
+        self.tape = tape
+
+    @classmethod
+    def of_symbols(cls, symbols: Sequence[sp.Symbol], tape: Tape, shape: Any = None) -> SymArray:
+        """An array of the given symbols (C order), reshaped to ``shape`` if given."""
+        data = np.empty(len(symbols), dtype=object)
+        data[:] = list(symbols)
+        return cls(data.reshape(shape if shape is not None else (len(symbols),)), tape)
+
+    # -- array attributes -------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+    @property
+    def ndim(self) -> int:
+        return int(self.data.ndim)
+
+    @property
+    def size(self) -> int:
+        return int(self.data.size)
+
+    @property
+    def expr(self) -> sp.Basic:
+        """The SymPy expression of a 0-d array."""
+        return to_expr(self, self.tape)
+
+    @property
+    def T(self) -> SymArray:
+        return SymArray(self.data.T, self.tape)
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a traced scalar")
+        return self.shape[0]
+
+    def __iter__(self) -> Iterator[SymArray]:
+        if self.ndim == 0:
+            raise TypeError("iteration over a traced scalar")
+        for i in range(self.shape[0]):
+            yield self[i]
+
+    def __getitem__(self, index: Any) -> SymArray:
+        if _contains_traced(index):
+            raise self.tape.error(
+                "indexing with a traced value", "indices must be concrete integers or slices"
+            )
+        return SymArray(_objects(self.data[index]), self.tape)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        if _contains_traced(index):
+            raise self.tape.error(
+                "indexing with a traced value", "indices must be concrete integers or slices"
+            )
+        values = to_objects(value, self.tape)
+        # A 0-d object array would be stored as one opaque element: assign its content.
+        self.data[index] = values[()] if values.ndim == 0 else values
+
+    def __repr__(self) -> str:
+        return f"SymArray({self.data!r})"
+
+    # -- conversions that need a number: refuse, naming the line ---------------------------
+    def __bool__(self) -> bool:
+        if self.ndim == 0 and self.data[()] in (sp.true, sp.false):
+            return bool(self.data[()])
+        raise self.tape.error(
+            "it branches on a traced value (`if`, `while`, `and`/`or`, min()/max() or a "
+            "comparison chain need a concrete True/False, but bridge calls the function "
+            "once with symbols)",
+            "Use np.where(condition, a, b) instead of if/else (and np.minimum/np.maximum/"
+            "np.clip instead of min/max), or build the problem with trace=False",
+        )
+
+    def _needs_number(self, what: str) -> Exception:
+        return self.tape.error(
+            f"{what} needs a concrete number, but the value is traced",
+            "Use NumPy functions (np.exp, np.sqrt, ...) on traced values, and build outputs "
+            "with a list, np.array([...]) or np.zeros_like(u) rather than writing into a "
+            "float array",
+        )
+
+    def __float__(self) -> float:
+        raise self._needs_number("float()/math.* (or writing into a float array)")
+
+    def __int__(self) -> int:
+        raise self._needs_number("int()")
+
+    def __index__(self) -> int:
+        raise self._needs_number("using a traced value as an index")
+
+    def __complex__(self) -> complex:
+        raise self._needs_number("complex()")
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        # An object array of 0-d SymArrays: np.array([x, y]) then still builds expressions.
+        if dtype is not None and np.dtype(dtype) != np.dtype(object):
+            raise self._needs_number(f"conversion to a {np.dtype(dtype)} array")
+        out = np.empty(self.shape, dtype=object)
+        for idx in np.ndindex(*self.shape):
+            out[idx] = SymArray(_objects(self.data[idx]), self.tape)
+        return out
+
+    # -- NumPy protocols --------------------------------------------------------------------
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        from .arrayfuncs import apply_ufunc
+
+        return apply_ufunc(self.tape, ufunc, method, inputs, kwargs)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        from .arrayfuncs import apply_function
+
+        return apply_function(self.tape, func, args, kwargs)
+
+    # -- operators (all through the ufunc path) ----------------------------------------------
+    def __add__(self, o: Any) -> Any:
+        return np.add(self, o)
+
+    def __radd__(self, o: Any) -> Any:
+        return np.add(o, self)
+
+    def __sub__(self, o: Any) -> Any:
+        return np.subtract(self, o)
+
+    def __rsub__(self, o: Any) -> Any:
+        return np.subtract(o, self)
+
+    def __mul__(self, o: Any) -> Any:
+        return np.multiply(self, o)
+
+    def __rmul__(self, o: Any) -> Any:
+        return np.multiply(o, self)
+
+    def __truediv__(self, o: Any) -> Any:
+        return np.true_divide(self, o)
+
+    def __rtruediv__(self, o: Any) -> Any:
+        return np.true_divide(o, self)
+
+    def __pow__(self, o: Any) -> Any:
+        return np.power(self, o)
+
+    def __rpow__(self, o: Any) -> Any:
+        return np.power(o, self)
+
+    def __matmul__(self, o: Any) -> Any:
+        return np.matmul(self, o)
+
+    def __rmatmul__(self, o: Any) -> Any:
+        return np.matmul(o, self)
+
+    def __neg__(self) -> Any:
+        return np.negative(self)
+
+    def __pos__(self) -> Any:
+        return self
+
+    def __abs__(self) -> Any:
+        return np.absolute(self)
+
+    def __gt__(self, o: Any) -> Any:
+        return np.greater(self, o)
+
+    def __ge__(self, o: Any) -> Any:
+        return np.greater_equal(self, o)
+
+    def __lt__(self, o: Any) -> Any:
+        return np.less(self, o)
+
+    def __le__(self, o: Any) -> Any:
+        return np.less_equal(self, o)
+
+    def __eq__(self, o: Any) -> Any:
+        return np.equal(self, o)
+
+    def __ne__(self, o: Any) -> Any:
+        return np.not_equal(self, o)
+
+    def __and__(self, o: Any) -> Any:
+        return np.logical_and(self, o)
+
+    def __rand__(self, o: Any) -> Any:
+        return np.logical_and(o, self)
+
+    def __or__(self, o: Any) -> Any:
+        return np.logical_or(self, o)
+
+    def __ror__(self, o: Any) -> Any:
+        return np.logical_or(o, self)
+
+    def __invert__(self) -> Any:
+        return np.logical_not(self)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # -- ndarray methods users call ------------------------------------------------------------
+    def reshape(self, *shape: Any, order: str = "C") -> SymArray:
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        return SymArray(self.data.reshape(shape, order=order), self.tape)  # type: ignore[call-overload]
+
+    def ravel(self) -> SymArray:
+        return SymArray(self.data.ravel(), self.tape)
+
+    def flatten(self) -> SymArray:
+        return SymArray(self.data.flatten(), self.tape)
+
+    def copy(self) -> SymArray:
+        return SymArray(self.data.copy(), self.tape)
+
+    def astype(self, dtype: Any = None, **kwargs: Any) -> SymArray:
+        return self  # the dtype of traced values is decided at evaluation time
+
+    def transpose(self, *axes: Any) -> SymArray:
+        return SymArray(self.data.transpose(*axes), self.tape)
+
+    def tolist(self) -> Any:
+        return [x.tolist() if x.ndim else x for x in self] if self.ndim else self
+
+    def sum(self, axis: Any = None, **kwargs: Any) -> Any:
+        return np.sum(self, axis=axis, **kwargs)
+
+    def mean(self, axis: Any = None, **kwargs: Any) -> Any:
+        return np.mean(self, axis=axis, **kwargs)
+
+    def prod(self, axis: Any = None, **kwargs: Any) -> Any:
+        return np.prod(self, axis=axis, **kwargs)
+
+    def dot(self, other: Any) -> Any:
+        return np.dot(self, other)
+
+    def clip(self, lo: Any = None, hi: Any = None) -> Any:
+        return np.clip(self, lo, hi)
+
+
+def _contains_traced(index: Any) -> bool:
+    if isinstance(index, SymArray):
+        return True
+    if isinstance(index, tuple):
+        return any(isinstance(i, SymArray) for i in index)
+    return False
+
+
+def _ufunc_method(name: str) -> Callable[[SymArray], Any]:
+    def method(self: SymArray) -> Any:
+        return getattr(np, name)(self)
+
+    method.__name__ = name
+    return method
+
+
+# NumPy's object-dtype loops call ``element.<ufunc name>()``: with these, np.tanh works on an
+# object array of traced scalars such as ``np.array([x, y])``.
+for _name in [*_NAMED_UNARY, *_CHEAP_UNARY]:
+    if not hasattr(SymArray, _name):
+        setattr(SymArray, _name, _ufunc_method(_name))

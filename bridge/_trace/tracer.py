@@ -1,0 +1,132 @@
+"""Call the user's ``f(u, p, t)`` once with symbols and collect a straight-line program."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sympy as sp
+
+from .._errors import TraceError
+from .mathshim import with_math_shim
+from .symarray import SymArray, _objects, to_objects
+from .tape import Tape, _message, traceback_location
+
+_BAD_CONSTANTS = (sp.S.NaN, sp.S.ComplexInfinity, sp.S.Infinity, sp.S.NegativeInfinity)
+
+
+@dataclass(frozen=True)
+class Trace:
+    """What tracing produced: inputs, named intermediates in order, and the outputs."""
+
+    name: str
+    u: tuple[sp.Symbol, ...]
+    p: tuple[sp.Symbol, ...]
+    t: sp.Symbol
+    assignments: tuple[tuple[sp.Symbol, sp.Expr], ...]
+    outputs: tuple[sp.Expr, ...]
+    #: True when the function only did scalar arithmetic (no NumPy call on an array).
+    scalar_style: bool = False
+
+
+def _symbols(prefix: str, n: int) -> tuple[sp.Symbol, ...]:
+    return tuple(sp.Symbol(f"{prefix}_{i}", real=True) for i in range(n))
+
+
+def _param_argument(
+    p: tuple[sp.Symbol, ...], spec: Mapping[str, tuple[int, ...]] | None, tape: Tape
+) -> Any:
+    if spec is None:
+        return SymArray.of_symbols(p, tape)
+    named: dict[str, SymArray] = {}
+    start = 0
+    for key, shape in spec.items():
+        size = math.prod(shape)
+        named[key] = SymArray.of_symbols(p[start : start + size], tape, shape=tuple(shape))
+        start += size
+    return named
+
+
+def trace(
+    func: Callable[..., Any],
+    n_states: int,
+    n_params: int,
+    param_spec: Mapping[str, tuple[int, ...]] | None = None,
+    name: str = "rhs",
+) -> Trace:
+    """Trace ``func(u, p, t)`` into a ``Trace``.
+
+    Example
+    -------
+    >>> tr = trace(lambda u, p, t: [-p[0] * u[0]], 1, 1)
+    >>> tr.outputs
+    (-p_0*u_0,)
+    """
+    u_syms, p_syms = _symbols("u", n_states), _symbols("p", n_params)
+    t_sym = sp.Symbol("t", real=True)
+    tape = Tape(name)
+    u = SymArray.of_symbols(u_syms, tape)
+    p = _param_argument(p_syms, param_spec, tape)
+    t = SymArray(_objects(t_sym), tape)
+    try:
+        out = with_math_shim(func)(u, p, t)
+    except TraceError:
+        raise
+    except Exception as exc:
+        location = traceback_location(exc.__traceback__)
+        problem = f"calling it with traced arrays raised {type(exc).__name__}: {exc}"
+        hint = (
+            "Only NumPy-style array code can be traced; build the problem with "
+            "trace=False otherwise"
+        )
+        if "array element with a sequence" in str(exc):
+            hint = (
+                "A traced value was written into a float array (np.empty/np.zeros): build "
+                "the output with a list, np.array([...]) or np.zeros_like(u) instead"
+            )
+        raise TraceError(_message(name, problem, location, hint)) from exc
+    outputs = _outputs(out, n_states, tape)
+    assignments = tuple(tape.assignments)
+    return Trace(name, u_syms, p_syms, t_sym, assignments, outputs, tape.array_ops == 0)
+
+
+def _outputs(out: Any, n_states: int, tape: Tape) -> tuple[sp.Expr, ...]:
+    if out is None:
+        raise tape.error(
+            "it returned None",
+            "Return du/dt (a list, tuple or array); bridge does not use in-place f!(du, u, p, t)",
+            locate=False,
+        )
+    data = to_objects(out, tape)
+    if data.ndim != 1:
+        detail = f"an array of shape {data.shape}"
+        if data.size == n_states:
+            detail += f" (ravel it to shape ({n_states},))"
+        raise tape.error(
+            f"it returned {detail}, but u0 has {n_states} states: expected ({n_states},)",
+            locate=False,
+        )
+    if data.shape[0] != n_states:
+        raise tape.error(
+            f"it returned {data.shape[0]} values, but u0 has {n_states} states: "
+            f"the output must have length {n_states}",
+            locate=False,
+        )
+    exprs = []
+    for i, e in enumerate(data):
+        if not isinstance(e, sp.Expr):
+            raise tape.error(f"output {i} is {e} (a condition), not a number", locate=False)
+        exprs.append(e)
+    for sym, e in [*tape.assignments, *((None, e) for e in exprs)]:
+        if e.has(*_BAD_CONSTANTS):
+            where = f"intermediate {sym}" if sym is not None else "an output"
+            raise tape.error(
+                f"{where} evaluates to a NaN or infinite constant ({e}), e.g. a division by zero",
+                locate=False,
+            )
+    return tuple(exprs)
+
+
+__all__ = ["Trace", "trace"]

@@ -1,0 +1,161 @@
+# The Julia side alone: `julia --project=julia/DiffBridge -e 'using Pkg; Pkg.test()'`.
+# The same calls Python makes, with Julia vectors in place of NumPy arrays.
+
+using DiffBridge: DiffBridge
+using Test: @test, @test_throws, @testset
+
+# A model in the shape bridge's tracer generates: du1 = -a u1 + b u2, du2 = -c u2.
+const MODEL_SRC = """
+module TestModel
+const NSTATES = 2
+const NPARAMS = 3
+function f!(du, u, p, t)
+    du[1] = -p[1] * u[1] + p[2] * u[2]
+    du[2] = -p[3] * u[2]
+    return nothing
+end
+function jac!(J, u, p, t)
+    J[1, 1] = -p[1]; J[1, 2] = p[2]
+    J[2, 1] = zero(eltype(J)); J[2, 2] = -p[3]
+    return nothing
+end
+function paramjac!(pJ, u, p, t)
+    pJ[1, 1] = -u[1]; pJ[1, 2] = u[2]; pJ[1, 3] = zero(eltype(pJ))
+    pJ[2, 1] = zero(eltype(pJ)); pJ[2, 2] = zero(eltype(pJ)); pJ[2, 3] = -u[2]
+    return nothing
+end
+function vjp!(out, v, u, p, t)
+    out[1] = -p[1] * v[1]
+    out[2] = p[2] * v[1] - p[3] * v[2]
+    return nothing
+end
+function vjp_p!(out, v, u, p, t)
+    out[1] = -u[1] * v[1]
+    out[2] = u[2] * v[1]
+    out[3] = -u[2] * v[2]
+    return nothing
+end
+end
+"""
+
+const U0 = [1.0, 2.0]
+const P = [0.7, 0.3, 1.1]
+const TS = collect(range(0.0, 2.0; length = 11))
+const W = reshape(collect(1.0:22.0), 2, 11) ./ 10  # loss = sum(W .* U)
+
+loss(job) = sum(W .* DiffBridge.solve_job(job)[1])
+
+function prepared(u0, p; alg = "Tsit5", saveat = TS, key = "testmodel")
+    return DiffBridge.prepare(key, u0, 0.0, 2.0, p, alg, saveat, 1e-10, 1e-12, 100_000)
+end
+
+unit(n, i, h) = [j == i ? h : 0.0 for j in 1:n]
+
+function finite_difference(u0, p; h = 1e-6)
+    g(u0, p) = loss(prepared(u0, p))
+    du0 = [(g(u0 + unit(2, i, h), p) - g(u0 - unit(2, i, h), p)) / 2h for i in 1:2]
+    dp = [(g(u0, p + unit(3, i, h)) - g(u0, p - unit(3, i, h))) / 2h for i in 1:3]
+    return du0, dp
+end
+
+@testset "DiffBridge" begin
+    @test DiffBridge.load_model("testmodel", MODEL_SRC, "TestModel") === true
+    @test DiffBridge.load_model("testmodel", MODEL_SRC, "TestModel") === false  # cached
+
+    @testset "solve" begin
+        U, t, retcode, stats = DiffBridge.solve_job(prepared(U0, P))
+        @test retcode == "Success"
+        @test U isa Matrix{Float64} && size(U) == (2, 11)
+        @test t == TS
+        c = P[3]
+        @test U[2, end] ≈ U0[2] * exp(-c * 2.0) rtol = 1e-8
+        @test length(stats) == 5 && stats[1] > 0
+        for alg in keys(DiffBridge.ALGORITHMS)
+            @test DiffBridge.solve_job(prepared(U0, P; alg))[3] == "Success"
+        end
+        U2, t2, _, _ = DiffBridge.solve_job(prepared(U0, P; saveat = nothing))
+        @test first(t2) == 0.0 && last(t2) == 2.0 && size(U2, 2) == length(t2)
+    end
+
+    @testset "failed solve returns its retcode" begin
+        job = DiffBridge.prepare("testmodel", U0, 0.0, 2.0, P, "Tsit5", TS, 1e-10, 1e-12, 3)
+        U, t, retcode, _ = DiffBridge.solve_job(job)
+        @test retcode == "MaxIters"
+        @test size(U, 2) == length(t) < length(TS)
+        _, tv, rc, _, handle = DiffBridge.vjp_job(job, "GaussAdjoint")
+        @test rc == "MaxIters"
+        @test_throws DiffBridge.DiffBridgeError DiffBridge.pullback_job(handle, zeros(2, length(tv)))
+    end
+
+    @testset "gradients: $sensealg" for sensealg in (
+            "auto", "ForwardDiffSensitivity", "GaussAdjoint", "InterpolatingAdjoint",
+            "QuadratureAdjoint", "BacksolveAdjoint",
+        )
+        fd_u0, fd_p = finite_difference(U0, P)
+        U, t, retcode, _, handle = DiffBridge.vjp_job(prepared(U0, P), sensealg)
+        @test retcode == "Success" && size(U) == (2, 11) && t == TS
+        du0, dp = DiffBridge.pullback_job(handle, W)
+        @test du0 ≈ fd_u0 rtol = 1e-4
+        @test dp ≈ fd_p rtol = 1e-4
+    end
+
+    @testset "time running backwards" begin
+        back_ts = reverse(TS)
+        job = DiffBridge.prepare("testmodel", U0, 2.0, 0.0, P, "Tsit5", back_ts, 1e-10, 1e-12, 100_000)
+        for sensealg in ("ForwardDiffSensitivity", "GaussAdjoint")
+            U, t, retcode, _, handle = DiffBridge.vjp_job(job, sensealg)
+            @test retcode == "Success" && t == back_ts
+            @test U ≈ DiffBridge.solve_job(job)[1] rtol = 1e-8
+            @test all(isfinite, DiffBridge.pullback_job(handle, ones(2, 11))[2])
+        end
+    end
+
+    @testset "save times without tspan's ends" begin
+        inner = TS[2:(end - 1)]
+        U, t, _, _, handle = DiffBridge.vjp_job(prepared(U0, P; saveat = inner), "GaussAdjoint")
+        @test t == inner && size(U) == (2, 9)
+        du0, _ = DiffBridge.pullback_job(handle, ones(2, 9))
+        _, _, _, _, h_all = DiffBridge.vjp_job(prepared(U0, P), "GaussAdjoint")
+        cot = zeros(2, 11)
+        cot[:, 2:10] .= 1.0
+        @test du0 ≈ DiffBridge.pullback_job(h_all, cot)[1] rtol = 1e-6
+    end
+
+    @testset "user Julia function" begin
+        src = "(du, u, p, t) -> (du[1] = -p[1] * u[1]; nothing)"
+        DiffBridge.register_function("jl:decay", src)
+        job = DiffBridge.prepare("jl:decay", [2.0], 0.0, 1.0, [0.5], "Rodas5P", [0.0, 1.0],
+            1e-10, 1e-12, 100_000)
+        U, _, retcode, _ = DiffBridge.solve_job(job)
+        @test retcode == "Success"
+        @test U[1, end] ≈ 2.0 * exp(-0.5) rtol = 1e-7
+        _, _, _, _, handle = DiffBridge.vjp_job(job, "InterpolatingAdjoint")
+        du0, dp = DiffBridge.pullback_job(handle, [0.0 1.0])
+        @test du0[1] ≈ exp(-0.5) rtol = 1e-6
+        @test dp[1] ≈ -2.0 * exp(-0.5) rtol = 1e-6
+    end
+
+    @testset "Zygote on Julia code" begin
+        g = DiffBridge.zygote_gradient_source("sq", "x -> sum(abs2, x)", [1.0, 2.0, 3.0])
+        @test g == ([2.0, 4.0, 6.0],)
+        g2 = DiffBridge.zygote_gradient((x, y) -> sum(x) * 2.0, [1.0, 2.0], 3.0)
+        @test g2 == ([2.0, 2.0], 0.0)  # no dependence on y: zeros, not nothing
+        y, h = DiffBridge.zygote_pullback(x -> 3 .* x, [1.0, 2.0])
+        @test y == [3.0, 6.0]
+        @test DiffBridge.zygote_back(h, [1.0, 1.0]) == ([3.0, 3.0],)
+    end
+
+    @testset "errors" begin
+        @test_throws DiffBridge.DiffBridgeError DiffBridge.algorithm("Tsit6")
+        @test_throws DiffBridge.DiffBridgeError prepared(U0, P; key = "never-loaded")
+        @test_throws DiffBridge.DiffBridgeError prepared([1.0], P)
+        err = try
+            DiffBridge.load_function("bad", "x -> ")
+        catch e
+            e
+        end
+        @test DiffBridge.error_type_name(err) in ("ParseError", "ErrorException")
+        @test DiffBridge.error_type_name(DimensionMismatch("x")) == "DimensionMismatch"
+        @test !occursin("Stacktrace", DiffBridge.error_message(DimensionMismatch("x")))
+    end
+end

@@ -1,0 +1,49 @@
+module Lorenz
+
+const NSTATES = 3
+const NPARAMS = 3
+
+function f!(du, u, p, t)
+    du[1] = p[1]*(u[2] - u[1])
+    du[2] = -u[2] + u[1]*(p[2] - u[3])
+    du[3] = u[1]*u[2] - p[3]*u[3]
+    return nothing
+end
+
+function jac!(J, u, p, t)
+    fill!(J, zero(eltype(J)))
+    J[1, 1] = -p[1]
+    J[1, 2] = p[1]
+    J[2, 1] = p[2] - u[3]
+    J[2, 2] = -1
+    J[2, 3] = -u[1]
+    J[3, 1] = u[2]
+    J[3, 2] = u[1]
+    J[3, 3] = -p[3]
+    return nothing
+end
+
+function paramjac!(pJ, u, p, t)
+    fill!(pJ, zero(eltype(pJ)))
+    pJ[1, 1] = u[2] - u[1]
+    pJ[2, 2] = u[1]
+    pJ[3, 3] = -u[3]
+    return nothing
+end
+
+function vjp!(out, v, u, p, t)
+    c1 = p[1]*v[1]
+    out[1] = u[2]*v[3] + v[2]*(p[2] - u[3]) - c1
+    out[2] = -v[2] + c1 + u[1]*v[3]
+    out[3] = -p[3]*v[3] - u[1]*v[2]
+    return nothing
+end
+
+function vjp_p!(out, v, u, p, t)
+    out[1] = v[1]*(u[2] - u[1])
+    out[2] = u[1]*v[2]
+    out[3] = -u[3]*v[3]
+    return nothing
+end
+
+end # module

@@ -1,0 +1,233 @@
+"""Long sessions: memory stays flat over many solves, and tracing is served from the cache.
+
+How the memory bounds are chosen: after a warm-up (which fills every one-off cache in
+bridge, NumPy, SciPy and SymPy), 1,000 more iterations must grow Python's traced memory
+(tracemalloc) by less than ``LEAK_BOUND`` = 256 KiB. Each iteration allocates a Solution
+(t and u arrays, Stats), a pullback closure and Gradients, together several KiB; if any of
+it were kept per iteration (a cache keyed on solves, a list of stats, a closure
+referenced from a global) the growth would be at least ~256 bytes x 1,000 = 256 KiB, so the
+bound catches leaks down to the size of one small NumPy array per call, while leaving room
+for allocator noise and interned strings.
+"""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+import warnings
+
+import numpy as np
+import pytest
+
+import bridge
+
+REF = "reference"
+LEAK_BOUND = 256 * 1024
+WARMUP, ITERATIONS = 50, 1_000
+
+
+def lotka_volterra(u, p, t):
+    x, y = u
+    a, b, c, d = p
+    return [a * x - b * x * y, -c * y + d * x * y]
+
+
+LV_ARGS = ([1.0, 1.0], (0.0, 1.0), [1.5, 1.0, 3.0, 1.0])
+
+
+def _growth_report(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot) -> str:
+    top = after.compare_to(before, "lineno")[:8]
+    return "\n".join(str(stat) for stat in top)
+
+
+def measure_growth(step, warmup=WARMUP, iterations=ITERATIONS):
+    """Run ``step(i)`` warmup times, then iterations times; return (bytes grown, report)."""
+    for i in range(warmup):
+        step(i)
+    gc.collect()
+    tracemalloc.start(8)
+    try:
+        before_snap = tracemalloc.take_snapshot()
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(iterations):
+            step(warmup + i)
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+        report = ""
+        if after - before >= LEAK_BOUND:
+            report = _growth_report(before_snap, tracemalloc.take_snapshot())
+    finally:
+        tracemalloc.stop()
+    return after - before, report
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sensealg", ["ForwardDiffSensitivity", "InterpolatingAdjoint"])
+def test_repeated_solves_and_pullbacks_do_not_grow_memory(sensealg):
+    prob = bridge.ODEProblem(lotka_volterra, *LV_ARGS)
+    saveat = np.linspace(0.0, 1.0, 5)
+    results = {}
+
+    def step(i):
+        sol = bridge.solve(prob, "Tsit5", saveat=saveat, backend=REF)
+        sol2, pullback = bridge.vjp(prob, "Tsit5", saveat=saveat, sensealg=sensealg, backend=REF)
+        g = pullback(np.ones_like(sol2.u))
+        results["last"] = (sol.u[-1].copy(), g.u0.copy(), g.p.copy())
+        if i == 0:
+            results["first"] = results["last"]
+
+    growth, report = measure_growth(step)
+    assert growth < LEAK_BOUND, f"grew {growth / 1024:.0f} KiB over {ITERATIONS} runs:\n{report}"
+    # The loop really ran the same computation every time (a test that did nothing would
+    # pass the memory check trivially).
+    for a, b in zip(results["first"], results["last"], strict=True):
+        assert np.array_equal(a, b)
+    assert np.all(np.isfinite(results["last"][2])) and np.any(results["last"][2] != 0)
+
+
+@pytest.mark.slow
+def test_failed_solves_do_not_grow_memory():
+    # Failures build warnings and messages: those must not pile up either.
+    prob = bridge.ODEProblem(lambda u, p, t: u * u, [1.0], (0.0, 2.0))
+    seen = []
+
+    def step(i):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", bridge.SolverWarning)
+            sol = bridge.solve(prob, "Tsit5", saveat=[0.5, 1.5], maxiters=20, backend=REF)
+        if i == 0:
+            seen.append(sol.retcode)
+
+    growth, report = measure_growth(step, warmup=20, iterations=300)
+    assert seen == ["MaxIters"]
+    assert growth < LEAK_BOUND, f"grew {growth / 1024:.0f} KiB:\n{report}"
+
+
+def _counted(body):
+    calls = []
+
+    def rhs(u, p, t):
+        calls.append(1)
+        return body(u, p, t)
+
+    return rhs, calls
+
+
+def test_new_problem_from_same_function_is_served_from_the_cache():
+    rhs, calls = _counted(lambda u, p, t: [-p[0] * u[0] + u[1], -u[1] * p[1]])
+    first = bridge.ODEProblem(rhs, [1.0, 2.0], (0.0, 1.0), [0.5, 2.0])
+    first_model = first.model
+    traced = len(calls)
+    assert traced >= 1
+    # A new problem with other u0, p and tspan but the same function and sizes.
+    second = bridge.ODEProblem(rhs, [3.0, -1.0], (0.0, 2.0), [1.5, 0.25])
+    assert second.model.key == first_model.key
+    assert second.model is first_model
+    assert len(calls) == traced, "the function was traced again"
+    # And the cached model solves the new problem correctly (u2 = -1 e^{-t/4}, ...).
+    sol = bridge.solve(second, "Tsit5", saveat=[2.0], reltol=1e-10, abstol=1e-12, backend=REF)
+    np.testing.assert_allclose(sol.u[0, 1], -np.exp(-0.5), rtol=1e-8)
+    assert len(calls) == traced
+
+
+@pytest.mark.slow
+def test_many_problems_from_one_function_trace_once_and_stay_flat():
+    rhs, calls = _counted(lotka_volterra)
+    bridge.ODEProblem(rhs, *LV_ARGS).model  # noqa: B018
+    traced = len(calls)
+    sols = []
+
+    def step(i):
+        prob = bridge.ODEProblem(rhs, [1.0 + 1e-3 * (i % 7), 1.0], (0.0, 1.0), LV_ARGS[2])
+        sol = bridge.solve(prob, "Tsit5", saveat=[1.0], backend=REF)
+        if i % 250 == 0:
+            sols.append(sol.retcode)
+
+    growth, report = measure_growth(step)
+    assert len(calls) == traced, f"{len(calls) - traced} re-traces of the same function"
+    assert set(sols) == {"Success"}
+    assert growth < LEAK_BOUND, f"grew {growth / 1024:.0f} KiB:\n{report}"
+
+
+def test_cache_distinguishes_sizes_closures_and_parameter_layouts():
+    # Served from the cache must never mean served the wrong model.
+    def scale(u, p, t):
+        return -p[0] * u
+
+    one = bridge.ODEProblem(scale, [1.0], (0.0, 1.0), [1.0])
+    two = bridge.ODEProblem(scale, [1.0, 2.0], (0.0, 1.0), [1.0])
+    assert one.model.n_states == 1 and two.model.n_states == 2
+    sol = bridge.solve(two, "Tsit5", saveat=[1.0], reltol=1e-10, abstol=1e-12, backend=REF)
+    np.testing.assert_allclose(sol.u[0], [np.exp(-1), 2 * np.exp(-1)], rtol=1e-8)
+
+    # Closures share their code object but not the values they capture.
+    def make_decay(k):
+        def decay(u, p, t):
+            return -k * u
+
+        return decay
+
+    slow, fast = make_decay(1.0), make_decay(3.0)
+    ends = []
+    for f in (slow, fast):
+        prob = bridge.ODEProblem(f, [1.0], (0.0, 1.0))
+        ends.append(
+            bridge.solve(prob, "Tsit5", saveat=[1.0], reltol=1e-10, abstol=1e-12, backend=REF).u[
+                0, 0
+            ]
+        )
+    np.testing.assert_allclose(ends, [np.exp(-1.0), np.exp(-3.0)], rtol=1e-8)
+
+    # Same function, parameters as a flat vector vs named arrays of other shapes.
+    def named(u, p, t):
+        return [-p["a"][0] * u[0] - p["b"][1] * u[1], -p["b"][0] * u[1]]
+
+    def flat(u, p, t):
+        return [-p[0] * u[0] - p[2] * u[1], -p[1] * u[1]]
+
+    pn = bridge.ODEProblem(named, [1.0, 1.0], (0.0, 1.0), {"a": [2.0], "b": [0.5, 1.0]})
+    pf = bridge.ODEProblem(flat, [1.0, 1.0], (0.0, 1.0), [2.0, 0.5, 1.0])
+    a = bridge.solve(pn, "Tsit5", saveat=[1.0], reltol=1e-10, abstol=1e-12, backend=REF)
+    b = bridge.solve(pf, "Tsit5", saveat=[1.0], reltol=1e-10, abstol=1e-12, backend=REF)
+    np.testing.assert_allclose(a.u, b.u, rtol=1e-9)
+
+
+@pytest.mark.slow
+def test_redefined_functions_do_not_accumulate_models():
+    # A notebook cell re-run redefines f each time; once the old function and its
+    # problem are gone, the model cache must not keep their models alive forever.
+    source = "def rhs(u, p, t):\n    return [-p[0] * u[0] * np.cos(t) + u[1], -u[0]]\n"
+
+    def define():
+        scope = {"np": np}
+        exec(source, scope)
+        return scope["rhs"]
+
+    def build_and_solve():
+        prob = bridge.ODEProblem(define(), [1.0, 0.0], (0.0, 1.0), [0.3])
+        return bridge.solve(prob, "Tsit5", saveat=[1.0], backend=REF).retcode
+
+    for _ in range(5):
+        build_and_solve()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        # What one model costs when it is kept (calibrates the bound below).
+        base = tracemalloc.get_traced_memory()[0]
+        kept = bridge.ODEProblem(define(), [1.0, 0.0], (0.0, 1.0), [0.3])
+        kept.model  # noqa: B018
+        gc.collect()
+        one_model = tracemalloc.get_traced_memory()[0] - base
+        before = tracemalloc.get_traced_memory()[0]
+        retcodes = {build_and_solve() for _ in range(100)}
+        gc.collect()
+        growth = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert retcodes == {"Success"}
+    # 100 redefinitions: a cache holding each would grow by ~100 models; allow 5 (or the
+    # general leak bound, if the cache shares one model between identical sources).
+    assert growth < max(5 * one_model, LEAK_BOUND), (
+        f"grew {growth / 1024:.0f} KiB after 100 redefinitions; one model is "
+        f"{one_model / 1024:.1f} KiB"
+    )

@@ -1,0 +1,258 @@
+"""Solver trouble is data, not a crash.
+
+A blow-up, a stiff problem given a nonstiff method with a small ``maxiters``, and a NaN
+produced mid-solve each return a ``Solution`` with DifferentialEquations.jl's retcode for
+that trouble and the trajectory up to where the solver stopped, plus a ``SolverWarning``
+that points at the caller's line. ``vjp`` on such a solve raises ``SolveFailedError``
+carrying the retcode instead of returning gradients of a half-solved problem.
+
+Every solve-only case runs on a traced model (the default) and on ``trace=False``, so a
+failure in one path is not hidden by the other.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import bridge
+
+REF = "reference"
+
+
+def blowup(u, p, t):
+    """u' = u², u(0) = 1: u = 1 / (1 - t), infinite at t = 1."""
+    return u * u
+
+
+def robertson(u, p, t):
+    k1, k2, k3 = p
+    y1, y2, y3 = u
+    return [
+        -k1 * y1 + k3 * y2 * y3,
+        k1 * y1 - k2 * y2 * y2 - k3 * y2 * y3,
+        k2 * y2 * y2,
+    ]
+
+
+ROBER_P = [0.04, 3e7, 1e4]
+
+
+def sqrt_rhs(u, p, t):
+    """u = 1 - t goes negative at t = 1, where sqrt(u) becomes NaN."""
+    return [-1.0, np.sqrt(u[0])]
+
+
+def log_rhs(u, p, t):
+    """log(1 - t) is -inf at t = 1 and NaN after."""
+    return [-1.0, np.log(u[0])]
+
+
+def solve_warned(prob, alg, **kw):
+    """Solve and return (sol, the SolverWarnings raised, all warnings)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sol = bridge.solve(prob, alg, backend=REF, **kw)
+    solver_warnings = [w for w in caught if issubclass(w.category, bridge.SolverWarning)]
+    return sol, solver_warnings
+
+
+def assert_failed_cleanly(sol, solver_warnings, retcodes):
+    """The common contract of a failed solve."""
+    assert sol.retcode in retcodes, f"retcode {sol.retcode}: {sol.message}"
+    assert not sol.success
+    assert sol.t.ndim == 1 and sol.u.ndim == 2 and sol.u.shape[0] == sol.t.shape[0]
+    assert sol.t.dtype == np.float64 and sol.u.dtype == np.float64
+    assert len(sol.t) >= 2, "the partial trajectory must be returned"
+    assert np.all(np.isfinite(sol.t)) and np.all(np.isfinite(sol.u)), "no NaN rows saved"
+    assert np.all(np.diff(sol.t) > 0), "saved times strictly increase"
+    assert len(solver_warnings) == 1, [str(w.message) for w in solver_warnings]
+    w = solver_warnings[0]
+    assert sol.retcode in str(w.message)
+    # stacklevel: the warning points at the line that called bridge.solve, i.e. this file.
+    assert w.filename == __file__, w.filename
+
+
+# --------------------------------------------------------------------------- blow-up
+
+BLOWUP_ALGS = ["Tsit5", "auto", "Rodas5P", "FBDF"]
+
+
+@pytest.mark.parametrize("trace", [True, False], ids=["traced", "opaque"])
+@pytest.mark.parametrize("alg", BLOWUP_ALGS)
+def test_blowup_returns_partial_trajectory_and_warns(alg, trace):
+    prob = bridge.ODEProblem(blowup, [1.0], (0.0, 2.0), trace=trace)
+    sol, sw = solve_warned(prob, alg, reltol=1e-6, abstol=1e-8)
+    # DifferentialEquations.jl stops a blow-up with DtLessThanMin ("dt <= dtmin") or, if a
+    # NaN/Inf appears first, Unstable; the reference backend must use one of these.
+    assert_failed_cleanly(sol, sw, {"DtLessThanMin", "Unstable"})
+    assert sol.t[0] == 0.0
+    assert 0.99 < sol.t[-1] < 1.01, "the solver must get close to the singularity at t=1"
+    assert sol.u[-1, 0] > 1e3
+    # The saved part is right where the solution is still representable.
+    ok = sol.t < 0.9
+    assert ok.sum() >= 3
+    exact = 1.0 / (1.0 - sol.t[ok])
+    np.testing.assert_allclose(sol.u[ok, 0], exact, rtol=1e-3)
+
+
+@pytest.mark.parametrize("trace", [True, False], ids=["traced", "opaque"])
+def test_blowup_with_saveat_saves_a_prefix_of_the_grid(trace):
+    prob = bridge.ODEProblem(blowup, [1.0], (0.0, 2.0), trace=trace)
+    sol, sw = solve_warned(prob, "Tsit5", saveat=0.1, reltol=1e-8, abstol=1e-10)
+    assert_failed_cleanly(sol, sw, {"DtLessThanMin", "Unstable"})
+    grid = np.linspace(0.0, 2.0, 21)
+    # Saved exactly at the requested times, up to the singularity: 0.0, ..., 0.9, and 1.0
+    # only if the last accepted step landed a rounding error past it.
+    np.testing.assert_array_equal(sol.t, grid[: len(sol.t)])
+    assert len(sol.t) in (10, 11), sol.t
+    np.testing.assert_allclose(sol.u[:10, 0], 1.0 / (1.0 - sol.t[:10]), rtol=1e-5)
+
+
+# --------------------------------------------------------------------- stiff, nonstiff alg
+
+
+@pytest.mark.parametrize("trace", [True, False], ids=["traced", "opaque"])
+def test_stiff_problem_with_nonstiff_method_hits_maxiters(trace):
+    prob = bridge.ODEProblem(robertson, [1.0, 0.0, 0.0], (0.0, 1e5), ROBER_P, trace=trace)
+    sol, sw = solve_warned(prob, "Tsit5", maxiters=500)
+    assert_failed_cleanly(sol, sw, {"MaxIters"})
+    assert "maxiters" in sol.message.lower()
+    # saveat=None saves t0 and every accepted step: exactly maxiters steps were taken.
+    assert len(sol.t) == 501 and sol.stats.naccept == 500
+    assert sol.t[-1] < 1e3, "an explicit method cannot get far on Robertson in 500 steps"
+    # The partial trajectory is physically right: the three species sum to 1.
+    np.testing.assert_allclose(sol.u.sum(axis=1), 1.0, atol=1e-6)
+    assert np.all(sol.u > -1e-6)
+
+
+@pytest.mark.parametrize("trace", [True, False], ids=["traced", "opaque"])
+def test_same_stiff_problem_and_maxiters_succeed_with_a_stiff_method(trace):
+    # The control for the test above: the trouble is the method, not the problem.
+    prob = bridge.ODEProblem(robertson, [1.0, 0.0, 0.0], (0.0, 1e5), ROBER_P, trace=trace)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bridge.SolverWarning)
+        sol = bridge.solve(prob, "Rodas5P", maxiters=500, backend=REF)
+    assert sol.retcode == "Success" and sol.t[-1] == 1e5
+
+
+@pytest.mark.parametrize("trace", [True, False], ids=["traced", "opaque"])
+def test_maxiters_partial_trajectory_with_saveat_matches_a_good_solve(trace):
+    prob = bridge.ODEProblem(robertson, [1.0, 0.0, 0.0], (0.0, 1e5), ROBER_P, trace=trace)
+    saveat = [0.0, 0.25, 0.5, 1.0, 10.0, 1e3, 1e5]
+    tol = {"reltol": 1e-7, "abstol": 1e-12}
+    sol, sw = solve_warned(prob, "Tsit5", saveat=saveat, maxiters=300, **tol)
+    assert_failed_cleanly(sol, sw, {"MaxIters"})
+    k = len(sol.t)
+    assert 2 <= k < len(saveat)
+    np.testing.assert_array_equal(sol.t, saveat[:k])
+    good = bridge.solve(prob, "Rodas5P", saveat=saveat[:k], backend=REF, **tol)
+    np.testing.assert_allclose(sol.u, good.u, rtol=1e-4, atol=1e-9)
+
+
+@pytest.mark.parametrize("trace", [True, False], ids=["traced", "opaque"])
+def test_van_der_pol_stiff_with_nonstiff_method_hits_maxiters(trace):
+    def vdp(u, p, t):
+        return [u[1], p[0] * (1 - u[0] * u[0]) * u[1] - u[0]]
+
+    prob = bridge.ODEProblem(vdp, [2.0, 0.0], (0.0, 3000.0), [1000.0], trace=trace)
+    sol, sw = solve_warned(prob, "BS3", maxiters=400)
+    assert_failed_cleanly(sol, sw, {"MaxIters"})
+    assert sol.t[-1] < 3000.0 and len(sol.t) == 401
+
+
+# ------------------------------------------------------------------------ NaN mid-solve
+
+
+@pytest.mark.parametrize("trace", [True, False], ids=["traced", "opaque"])
+@pytest.mark.parametrize("rhs", [sqrt_rhs, log_rhs], ids=["sqrt", "log"])
+@pytest.mark.parametrize("alg", ["Tsit5", "BS3", "auto", "FBDF", "Rodas5P"])
+def test_nan_mid_solve_is_unstable(alg, rhs, trace):
+    prob = bridge.ODEProblem(rhs, [1.0, 0.0], (0.0, 2.0), trace=trace)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sol, sw = solve_warned(prob, alg, reltol=1e-6, abstol=1e-9)
+    # The reference backend's documented mapping (retcodes.UNSTABLE): "the state or the
+    # right-hand side became NaN or infinite" is Unstable, whichever SciPy method ran.
+    assert_failed_cleanly(sol, sw, {"Unstable"})
+    assert 0.5 < sol.t[-1] <= 1.0 + 1e-9, "stops where the NaN appears (t=1)"
+    np.testing.assert_allclose(sol.u[:, 0], 1.0 - sol.t, atol=1e-9)
+
+
+@pytest.mark.parametrize("trace", [True, False], ids=["traced", "opaque"])
+def test_solver_messages_show_times_as_plain_numbers(trace):
+    # Messages are for people: "t=0.99", not NumPy 2's "t=np.float64(0.99)".
+    prob = bridge.ODEProblem(robertson, [1.0, 0.0, 0.0], (0.0, 1e5), ROBER_P, trace=trace)
+    sol, sw = solve_warned(prob, "Tsit5", maxiters=50)
+    assert sol.retcode == "MaxIters"
+    assert "np.float64" not in sol.message, sol.message
+    assert "np.float64" not in str(sw[0].message), sw[0].message
+    blow = bridge.ODEProblem(blowup, [1.0], (0.0, 2.0), trace=trace)
+    sol, sw = solve_warned(blow, "Tsit5")
+    assert "np.float64" not in sol.message, sol.message
+
+
+# ------------------------------------------------------------------ vjp on a failed solve
+
+SENSEALGS = ["ForwardDiffSensitivity", "InterpolatingAdjoint", "auto"]
+
+
+def _vjp_expect_failure(prob, alg, sensealg, **kw):
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        with pytest.raises(bridge.SolveFailedError) as info:
+            bridge.vjp(prob, alg, sensealg=sensealg, backend=REF, **kw)
+    return info.value
+
+
+@pytest.mark.parametrize("sensealg", SENSEALGS)
+def test_vjp_on_blowup_raises_solve_failed_with_retcode(sensealg):
+    prob = bridge.ODEProblem(blowup, [1.0], (0.0, 2.0))
+    err = _vjp_expect_failure(prob, "Tsit5", sensealg, saveat=0.5)
+    assert err.retcode in {"DtLessThanMin", "Unstable"}
+    assert err.retcode in str(err)
+    assert isinstance(err, bridge.BridgeError)
+
+
+@pytest.mark.parametrize("sensealg", SENSEALGS)
+def test_vjp_on_maxiters_raises_solve_failed_with_retcode(sensealg):
+    prob = bridge.ODEProblem(robertson, [1.0, 0.0, 0.0], (0.0, 1e5), ROBER_P)
+    err = _vjp_expect_failure(prob, "Tsit5", sensealg, maxiters=200)
+    assert err.retcode == "MaxIters" and "MaxIters" in str(err)
+
+
+@pytest.mark.parametrize("sensealg", SENSEALGS)
+def test_vjp_on_nan_raises_solve_failed_with_retcode(sensealg):
+    prob = bridge.ODEProblem(sqrt_rhs, [1.0, 0.0], (0.0, 2.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        err = _vjp_expect_failure(prob, "Tsit5", sensealg, saveat=0.5)
+    assert err.retcode == "Unstable" and "Unstable" in str(err)
+
+
+def test_vjp_failure_warns_at_the_callers_line():
+    prob = bridge.ODEProblem(blowup, [1.0], (0.0, 2.0))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(bridge.SolveFailedError):
+            bridge.vjp(prob, "Tsit5", saveat=0.5, backend=REF)
+    sw = [w for w in caught if issubclass(w.category, bridge.SolverWarning)]
+    assert len(sw) == 1 and sw[0].filename == __file__
+
+
+def test_failed_vjp_leaves_the_problem_usable():
+    # Same problem, same model: after the failure, a span that avoids the singularity
+    # solves and differentiates correctly (d u(T) / d u0 = 1 / (1 - u0 T)^2 for u' = u²).
+    prob = bridge.ODEProblem(blowup, [1.0], (0.0, 2.0))
+    _vjp_expect_failure(prob, "Tsit5", "auto", saveat=0.5)
+    short = prob.remake(tspan=(0.0, 0.5))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bridge.SolverWarning)
+        sol, pullback = bridge.vjp(
+            short, "Tsit5", saveat=[0.5], reltol=1e-10, abstol=1e-12, backend=REF
+        )
+    assert sol.retcode == "Success"
+    np.testing.assert_allclose(sol.u[-1, 0], 2.0, rtol=1e-8)
+    g = pullback(np.ones_like(sol.u))
+    np.testing.assert_allclose(g.u0, [4.0], rtol=1e-6)
+    assert g.p.shape == (0,)
