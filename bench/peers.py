@@ -80,6 +80,9 @@ class Adapter:
     name = "?"
     #: Distributions whose versions the results record.
     dists: tuple[str, ...] = ()
+    #: Another tool whose forward solve is this one's too: when that one runs past the time
+    #: limit, this one is not tried (it would spend the same time to learn the same thing).
+    same_forward_as: str | None = None
 
     def unavailable(self) -> str | None:
         """Why this tool cannot run on this machine, or None."""
@@ -345,6 +348,8 @@ class TorchdiffeqAdapter(Adapter):
     def __init__(self, adjoint: bool) -> None:
         self.adjoint = adjoint
         self.name = "torchdiffeq " + ("odeint_adjoint" if adjoint else "odeint")
+        # odeint_adjoint's forward pass is odeint's solve (under no_grad).
+        self.same_forward_as = "torchdiffeq odeint" if adjoint else None
 
     def unavailable(self) -> str | None:
         return _installed("torchdiffeq")

@@ -508,8 +508,19 @@ def run_benchmarks(
         ref = refs.get(prob.name)
         if ref is None:
             log(f"{prob.name}: no current reference; run with --recompute-references")
+        timed_out: dict[str, str] = {}
         for ad in usable:
-            row = run_cell(prob, ad, settings, ref, gradients)
+            if ad.same_forward_as in timed_out:
+                row = Row(
+                    prob.name,
+                    ad.name,
+                    skipped=f"{timed_out[ad.same_forward_as]} "
+                    f"(same forward solve as {ad.same_forward_as})",
+                )
+            else:
+                row = run_cell(prob, ad, settings, ref, gradients)
+            if "per-call limit" in row.skipped:
+                timed_out[ad.name] = row.skipped
             rows.append(row)
             log(_progress_line(row))
     add_ratios(rows)
@@ -566,7 +577,9 @@ def _sci(x: float | None) -> str:
 
 
 def _ratio(x: float | None) -> str:
-    return "—" if x is None else f"{x:.2g}"
+    if x is None:
+        return "—"
+    return f"{x:,.0f}" if x >= 10 else f"{x:.2g}"
 
 
 def _timing_ms(t: Any, key: str) -> float | None:
@@ -591,6 +604,12 @@ def render_markdown(results: dict[str, Any]) -> str:
         f"- Julia: {m['julia']}",
         f"- Ratios are bridge/peer against **{results['baseline']}**, from this run: "
         "< 1 means bridge is faster.",
+        "",
+        "## Summary",
+        "",
+        *render_summary(results),
+        "",
+        "## All measurements",
         "",
         "| problem | tool | method | forward ms | bridge/peer | gradient ms | bridge/peer "
         "| gradient by | RHS evals | max rel. error | gradient rel. error | first call ms "
@@ -636,6 +655,35 @@ def render_markdown(results: dict[str, Any]) -> str:
     if unavailable:
         lines += ["", "## Not run on this machine", "", *unavailable]
     return "\n".join(lines) + "\n"
+
+
+def render_summary(results: dict[str, Any]) -> list[str]:
+    """A compact table to quote: per problem, bridge's medians and the bridge/peer ratios
+    (forward / gradient) for every peer that ran."""
+    base = results["baseline"]
+    if base is None:
+        return ["(bridge did not run, so there are no ratios)"]
+    rows = results["rows"]
+    peers = [t for t in dict.fromkeys(r["tool"] for r in rows if r["forward"]) if t != base]
+    head = f"| problem | {base} forward / gradient ms | " + " | ".join(
+        f"vs {p} (fwd / grad)" for p in peers
+    )
+    lines = [head + " |", "|---|--:|" + "--:|" * len(peers)]
+    for name, prob in results["problems"].items():
+        cells = {r["tool"]: r for r in rows if r["problem"] == name}
+        b = cells.get(base)
+        if b is None or b["forward"] is None:
+            continue
+        own = f"{_ms(b['forward']['median_s'])} / {_ms(_timing_ms(b['gradient'], 'median_s'))}"
+        ratios = []
+        for p in peers:
+            r = cells.get(p)
+            if r is None or r["skipped"]:
+                ratios.append("n/a")
+            else:
+                ratios.append(f"{_ratio(r['ratio_forward'])} / {_ratio(r['ratio_gradient'])}")
+        lines.append(f"| {prob['title']} | {own} | " + " | ".join(ratios) + " |")
+    return lines
 
 
 METHOD_NOTES = [
