@@ -428,8 +428,9 @@ class DiffeqpyAdapter(Adapter):
         pb = prob.bridge_p
 
         def f(u: Any, p: Any, t: Any) -> Any:
-            # Read p from the argument (not the closure) so de.jit can trace it symbolically.
-            return prob.f(u, _unflatten_like(np.asarray(p), pb), t)
+            # Read p from the argument (not the closure) so that de.jit, which calls f with
+            # symbolic arrays, sees the parameters; only named layouts need reshaping.
+            return prob.f(u, _unflatten_like(np.asarray(p), pb) if isinstance(pb, dict) else p, t)
 
         dprob = de.ODEProblem(f, prob.u0, prob.tspan, prob.p)
         if self.jit:

@@ -26,6 +26,8 @@ from ._errors import (
     SolveFailedError,
     TraceError,
 )
+from ._grad import value_and_grad
+from ._julia import start_julia
 from ._problem import JuliaFunction, ODEProblem
 from ._solution import Gradients, Solution, Stats
 
@@ -53,5 +55,7 @@ __all__ = [
     "__version__",
     "resolve_backend",
     "solve",
+    "start_julia",
+    "value_and_grad",
     "vjp",
 ]

@@ -70,9 +70,10 @@ def check_times(t: Any, name: str = "t") -> FloatArray:
     steps = np.diff(ts) * np.sign(ts[-1] - ts[0])
     if ts[-1] == ts[0] or (steps <= 0).any():
         i = int(np.argmax(steps <= 0))
+        a, b = float(ts[i]), float(ts[i + 1])
         raise BridgeValueError(
             f"{name} must be strictly increasing (or strictly decreasing, to integrate "
-            f"backwards), but {name}[{i}] = {float(ts[i])!r} and {name}[{i + 1}] = {float(ts[i + 1])!r}"
+            f"backwards), but {name}[{i}] = {a!r} and {name}[{i + 1}] = {b!r}"
         )
     return ts
 

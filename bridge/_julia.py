@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,6 +219,8 @@ def status(refresh: bool = False) -> JuliaStatus:
 
 _MAIN: Any = None
 _START_LOCK = threading.RLock()
+#: Starts slower than this (precompilation) end with a "ready" line.
+_SLOW_START_S = 5.0
 
 
 def _set_default_env() -> None:
@@ -261,10 +264,12 @@ def jl() -> Any:
             )
         print(
             "bridge: starting Julia and loading DiffBridge (the first run after install "
-            "precompiles packages and can take a few minutes)...",
+            "precompiles OrdinaryDiffEq, SciMLSensitivity and Zygote, which can take several "
+            "minutes; later starts take seconds)...",
             file=sys.stderr,
             flush=True,
         )
+        started = time.perf_counter()
         try:
             import juliacall
         except OSError as exc:  # URLError when juliapkg would need to download
@@ -272,7 +277,16 @@ def jl() -> Any:
                 f"could not start Julia without a download ({exc}). To fix: {INSTALL_HINT}."
             ) from exc
         main = juliacall.Main
-        main.seval("import DiffBridge")
+        try:
+            main.seval("import DiffBridge")
+        except Exception as exc:  # not via translate_exception: that needs DiffBridge
+            raise JuliaUnavailableError(
+                "Julia started, but loading bridge's Julia package DiffBridge failed: "
+                f"{short_julia_message(str(exc))}. To fix: {INSTALL_HINT}."
+            ) from None
+        elapsed = time.perf_counter() - started
+        if elapsed > _SLOW_START_S:
+            print(f"bridge: Julia is ready ({elapsed:.0f} s).", file=sys.stderr, flush=True)
         _MAIN = main
         return _MAIN
 
@@ -281,6 +295,20 @@ def jl() -> Any:
 #: Julia at once. A thread waiting here has released the GIL, so with ``nogil=True`` other
 #: Python threads keep running Python while one solve runs in Julia.
 _CALL_LOCK = threading.RLock()
+
+
+def start_julia() -> None:
+    """Start Julia and load DiffBridge now (else it starts on the first Julia solve).
+
+    Call it before importing torch when the Julia backend will be used: juliacall documents
+    crashes when torch is loaded first. Raises JuliaUnavailableError without a usable Julia.
+
+    Example
+    -------
+    >>> import bridge
+    >>> bridge.start_julia()  # doctest: +SKIP
+    """
+    jl()
 
 
 def call(name: str, *args: Any, nogil: bool = False, **kwargs: Any) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -37,6 +39,34 @@ class JuliaFunction:
 
     def __repr__(self) -> str:
         return f"JuliaFunction({self.source!r})"
+
+
+def _import_tracer() -> Callable[..., Model]:
+    """Import ``bridge._trace`` (and with it SymPy), holding Ctrl-C back until it is done.
+
+    The first trace of a session imports SymPy, which takes seconds. A KeyboardInterrupt in
+    the middle of that import leaves SymPy half-initialised for the rest of the process
+    (every later trace fails with nonsense such as "p_0*u_1 (a condition), not a number"),
+    or is swallowed by a bare ``except:`` inside mpmath. So on the main thread, with
+    Python's default SIGINT handler, the interrupt is recorded and raised after the import.
+    """
+    if "bridge._trace" in sys.modules or threading.current_thread() is not threading.main_thread():
+        from ._trace import trace_model
+
+        return trace_model
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        from ._trace import trace_model
+
+        return trace_model
+    pending: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: pending.append(signum))
+    try:
+        from ._trace import trace_model
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pending:
+        raise KeyboardInterrupt
+    return trace_model
 
 
 def _flatten_params(p: Any) -> tuple[FloatArray, ParamSpec]:
@@ -141,8 +171,7 @@ class ODEProblem:
         assert not isinstance(self.f, JuliaFunction)
         if not self.trace:
             return OpaqueModel(self.f, self.n_states, self.n_params, self.param_spec, self.name)
-        from ._trace import trace_model
-
+        trace_model = _import_tracer()
         return trace_model(self.f, self.n_states, self.n_params, self.param_spec, name=self.name)
 
     def remake(self, *, u0: Any = None, p: Any = None, tspan: Any = None) -> ODEProblem:

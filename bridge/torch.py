@@ -13,7 +13,13 @@ Dtypes and copies: the solve runs in float64. float64 CPU tensors cross to the s
 without a copy (a non-contiguous one is copied once); float32 (and other floating or
 integer) inputs are cast to float64 once, and the result and gradients are cast back to
 the inputs' floating dtype (float64 for integer inputs). The returned tensor shares memory
-with the solver's output array. Tensors must live on the CPU.
+with the solver's output array; it is saved for backward, so editing it (or u0, p, t) in
+place before ``backward()`` makes autograd refuse, rather than silently use changed values.
+Tensors must live on the CPU.
+
+Limits: one problem per call (no batch dimension; loop, or use ``bridge.jax`` with
+``jax.vmap``); no double backward (the backward is ``once_differentiable``); ``torch.func``
+transforms (``vmap``, ``jacrev``) are not supported. ``t.requires_grad`` is supported.
 
 Example
 -------
@@ -51,8 +57,8 @@ def _start_julia_before_torch() -> None:
     if "torch" in sys.modules:
         warnings.warn(
             "bridge.torch: torch was imported before Julia started; juliacall documents "
-            "crashes with this order. Import bridge.torch (or call bridge._julia.jl()) before "
-            "torch, or set BRIDGE_BACKEND=reference.",
+            "crashes with this order. Import bridge.torch before anything imports torch (it "
+            "starts Julia first), or set BRIDGE_BACKEND=reference to use the SciPy backend.",
             RuntimeWarning,
             stacklevel=3,
         )

@@ -213,3 +213,72 @@ def test_reverse_time_and_parameter_free_problems_agree():
 def test_rhs_not_depending_on_u(src):
     case = {"src": src, "u0": [0.25], "p": [0.5], "tspan": (0.0, 1.0), "alg": "Rodas5P"}
     assert check_example(case) == "agreed"
+
+
+def fd_gradient(f, u0, p, tspan, saveat, cotangent, h=1e-6):
+    """Central differences of sum(cotangent * u(saveat)) with SciPy on the plain function."""
+    theta = np.concatenate([u0, p]).astype(float)
+    n = len(u0)
+
+    def loss(th):
+        ref = oracle(f, th[:n], th[n:], tspan, saveat)
+        return None if ref is None else float(np.sum(cotangent * ref))
+
+    grad = np.empty_like(theta)
+    for k in range(len(theta)):
+        step = h * max(1.0, abs(theta[k]))
+        hi, lo = theta.copy(), theta.copy()
+        hi[k] += step
+        lo[k] -= step
+        a, b = loss(hi), loss(lo)
+        if a is None or b is None:
+            return None
+        grad[k] = (a - b) / (2 * step)
+    return grad
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    derandomize=bool(os.environ.get("CI")),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    database=None,
+)
+@given(
+    case=problems(),
+    sensealg=st.sampled_from(["ForwardDiffSensitivity", "InterpolatingAdjoint"]),
+    seed=st.integers(0, 2**16),
+)
+def test_traced_gradients_agree_with_finite_differences(case, sensealg, seed):
+    # The generated Jacobians and VJPs are what the gradients are made of; random
+    # right-hand sides exercise the derivative code generation far beyond hand-picked ones.
+    f = compile_rhs(case["src"])
+    saveat = np.linspace(*case["tspan"], 3)
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", bridge.SolverWarning)
+            prob = bridge.ODEProblem(f, case["u0"], case["tspan"], case["p"])
+            sol, pullback = bridge.vjp(
+                prob,
+                case["alg"],
+                saveat=saveat,
+                sensealg=sensealg,
+                reltol=RELTOL,
+                abstol=ABSTOL,
+                backend="reference",
+            )
+            cot = np.random.default_rng(seed).standard_normal(sol.u.shape)
+            g = pullback(cot)
+    except bridge.BridgeError:
+        event("bridge-error")
+        return
+    assert g.u0.shape == (len(case["u0"]),) and g.p.shape == (len(case["p"]),)
+    fd = fd_gradient(f, case["u0"], case["p"], case["tspan"], saveat, cot)
+    if fd is None or np.abs(sol.u).max() > HUGE:
+        event("unchecked")
+        return
+    got = np.concatenate([g.u0, g.p])
+    # FD error ~ oracle tol / h + h² ~ 1e-6; the solves' own error ~ AMPLIFICATION * tol.
+    bound = 1e-4 * (1.0 + np.abs(fd)) * max(1.0, float(np.abs(cot).sum()))
+    assert np.all(np.abs(got - fd) <= bound), f"{case} {sensealg}:\nbridge {got}\nfd     {fd}"
+    event("agreed")

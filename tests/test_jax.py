@@ -13,18 +13,13 @@ from jax.test_util import check_grads  # noqa: E402
 
 import bridge  # noqa: E402
 import bridge.jax as bj  # noqa: E402
+from tests.models import lotka_volterra  # noqa: E402
 
 TIGHT = {"reltol": 1e-10, "abstol": 1e-10, "backend": "reference"}
 
 
 def decay(u, p, t):
     return -p[0] * u
-
-
-def lotka_volterra(u, p, t):
-    x, y = u
-    a, b, c, d = p
-    return [a * x - b * x * y, -c * y + d * x * y]
 
 
 def forced(u, p, t):
@@ -82,6 +77,21 @@ def test_check_grads_reverse_mode_including_t():
         order=1,
         modes=["rev"],
     )
+
+
+def test_problem_input_with_named_parameters():
+    def lv_named(u, p, t):
+        x, y = u
+        return [p["a"] * x - p["bc"][0] * x * y, -p["bc"][1] * y + p["d"] * x * y]
+
+    prob = bridge.ODEProblem(lv_named, LV_U0, (0.0, 1.0), {"a": 1.5, "bc": [1.0, 3.0], "d": 1.0})
+    t = jnp.array([0.0, 0.5, 1.0])
+    np.testing.assert_allclose(
+        bj.odeint(prob, None, t, None, **TIGHT), bj.odeint(lotka_volterra, LV_U0, t, LV_P, **TIGHT)
+    )
+    g_named = jax.grad(lambda p: jnp.sum(bj.odeint(prob, None, t, p, **TIGHT)))(LV_P)
+    g_flat = jax.grad(lambda p: jnp.sum(bj.odeint(lotka_volterra, LV_U0, t, p, **TIGHT)))(LV_P)
+    np.testing.assert_allclose(g_named, g_flat, rtol=1e-10)
 
 
 def test_vmap_is_sequential_and_correct():

@@ -1,13 +1,16 @@
 """Long sessions: memory stays flat over many solves, and tracing is served from the cache.
 
-How the memory bounds are chosen: after a warm-up (which fills every one-off cache in
-bridge, NumPy, SciPy and SymPy), 1,000 more iterations must grow Python's traced memory
-(tracemalloc) by less than ``LEAK_BOUND`` = 256 KiB. Each iteration allocates a Solution
-(t and u arrays, Stats), a pullback closure and Gradients, together several KiB; if any of
-it were kept per iteration (a cache keyed on solves, a list of stats, a closure
-referenced from a global) the growth would be at least ~256 bytes x 1,000 = 256 KiB, so the
-bound catches leaks down to the size of one small NumPy array per call, while leaving room
-for allocator noise and interned strings.
+How the memory bound is chosen: after a warm-up of 50 iterations (which fills every
+one-off cache in bridge, NumPy, SciPy and SymPy), 1,000 more iterations must grow Python's
+traced memory (tracemalloc) by less than ``LEAK_BOUND`` = 128 KiB. An iteration allocates
+two Solutions (t and u arrays, Stats), a pullback closure with its trajectory and a
+Gradients, several KiB in all; the smallest thing a leak could keep per iteration is one
+NumPy array (a 112-byte header plus its data) or a dict entry, so anything kept per
+iteration shows up as >= ~130 bytes x 1,000 = 128 KiB. What does not depend on the number
+of iterations (NumPy's small-array caches, free lists, interned strings) measured 40-60 KiB
+here, flat between 200 and 1,000 iterations, so the bound sits about twice above it.
+The shorter loops below use the same bound: they still catch anything that keeps a
+Solution, a model or a closure per call (each >= 1 KiB).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import pytest
 import bridge
 
 REF = "reference"
-LEAK_BOUND = 256 * 1024
+LEAK_BOUND = 128 * 1024
 WARMUP, ITERATIONS = 50, 1_000
 REDEFINITIONS = 40
 
@@ -89,7 +92,8 @@ def test_repeated_solves_and_pullbacks_do_not_grow_memory():
         for a, b in zip(results["first", sensealg], results[sensealg], strict=True):
             assert np.array_equal(a, b)
     fwd, adj = (results[s] for s in SENSEALGS)
-    np.testing.assert_allclose(fwd[1:], adj[1:], rtol=1e-2)
+    for a, b in zip(fwd, adj, strict=True):  # u(0.5), dL/du0, dL/dp: two methods agree
+        np.testing.assert_allclose(a, b, rtol=1e-2)
     assert np.all(np.abs(fwd[2]) > 1e-3)
 
 
@@ -236,9 +240,9 @@ def test_redefined_functions_do_not_accumulate_models():
         tracemalloc.stop()
     assert retcodes == {"Success"}
     print(f"redefinitions: grew {growth} bytes, one model {one_model} bytes")
-    # A cache holding each redefinition would grow by REDEFINITIONS models; allow 5 (or the
+    # A cache holding each redefinition would grow by REDEFINITIONS models; allow 8 (or the
     # general leak bound, if the cache shares one model between identical sources).
-    assert growth < max(5 * one_model, LEAK_BOUND), (
+    assert growth < max(8 * one_model, LEAK_BOUND), (
         f"grew {growth / 1024:.0f} KiB after {REDEFINITIONS} redefinitions; one model is "
         f"{one_model / 1024:.1f} KiB"
     )

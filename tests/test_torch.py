@@ -14,6 +14,7 @@ torch = pytest.importorskip("torch")
 
 import bridge  # noqa: E402
 import bridge.torch as bt  # noqa: E402
+from tests.models import MODELS, lotka_volterra  # noqa: E402
 
 TIGHT = {"reltol": 1e-10, "abstol": 1e-10, "backend": "reference"}
 F64 = torch.float64
@@ -21,12 +22,6 @@ F64 = torch.float64
 
 def decay(u, p, t):
     return -p[0] * u
-
-
-def lotka_volterra(u, p, t):
-    x, y = u
-    a, b, c, d = p
-    return [a * x - b * x * y, -c * y + d * x * y]
 
 
 def forced(u, p, t):  # non-autonomous, so the gradient with respect to t[0] is not trivial
@@ -180,6 +175,14 @@ def test_mlp_rhs_layout_matches_nn_sequential():
     np.testing.assert_allclose(model.rhs(u, model.p.detach().numpy(), 0.0), expected, rtol=1e-12)
     back = model.to_module()
     np.testing.assert_allclose(back(torch.from_numpy(u)).detach().numpy(), expected, rtol=1e-12)
+
+
+def test_mlp_rhs_agrees_with_the_catalogue_mlp():
+    f, m = bt.mlp_rhs([2, 16, 2])
+    example = MODELS["mlp_2_16_2"]
+    assert m == example.p.size
+    u = np.array([0.4, -1.1])
+    np.testing.assert_allclose(f(u, example.p, 0.0), example.f(u, example.p, 0.0), rtol=1e-13)
 
 
 def test_neural_ode_trains():

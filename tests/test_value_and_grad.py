@@ -7,18 +7,13 @@ import pytest
 
 import bridge
 from bridge._grad import value_and_grad
+from tests.models import lotka_volterra
 
 TIGHT = {"reltol": 1e-10, "abstol": 1e-10, "backend": "reference"}
 
 
 def decay(u, p, t):
     return -p[0] * u
-
-
-def lotka_volterra(u, p, t):
-    x, y = u
-    a, b, c, d = p
-    return [a * x - b * x * y, -c * y + d * x * y]
 
 
 def test_exponential_decay_matches_the_analytic_gradient():

@@ -9,7 +9,9 @@ For a loss L of the saved states u(t_i), with c_i = ∂L/∂u(t_i)::
 integrated from the last save point back to t0 (for reverse-time spans "back" means
 increasing t; the formulas are the same). u(t) comes from the forward solve's interpolants,
 as in SciMLSensitivity's ``InterpolatingAdjoint`` without checkpointing. μ is integrated
-alongside λ, under the same error control, instead of by a separate quadrature.
+alongside λ, under the same error control, instead of by a separate quadrature. The
+absolute tolerance is ``abstol * max(1, max|cotangent|)``: the adjoint is linear in the
+cotangent, so its tolerance scales with it (SciMLSensitivity uses abstol as is).
 
 A jump changes the state, so each segment between save points starts a fresh solver
 (as a callback's ``u_modified!`` restarts the step in OrdinaryDiffEq); the step size the
@@ -102,6 +104,10 @@ def backward(
     if nonzero.size == 0:
         return Gradients(u0=np.zeros(n), p=np.zeros(m)), stats
     last = int(nonzero[-1])
+    # λ and μ are linear in the cotangent, so the absolute tolerance scales with it: scaling
+    # the loss by 1e4 must not demand 1e4 times more relative accuracy. (With the raw
+    # abstol, BDF cannot even start on Robertson with cotangents ~1e4 and abstol 1e-12.)
+    atol = opts.abstol * max(1.0, float(np.max(np.abs(cotangent))))
     y[:n] = cotangent[last]
     # Segments (save_t[i] -> save_t[i-1]) for i = last..1, then save_t[0] -> t0.
     stops = [*save_t[last - 1 :: -1].tolist(), t0] if last > 0 else [t0]
@@ -118,7 +124,7 @@ def backward(
                 y,
                 method,
                 rtol=opts.reltol,
-                atol=opts.abstol,
+                atol=atol,
                 maxiters=opts.maxiters,
                 saveat=np.array([t_end]),
                 jac=jac_arg,

@@ -58,9 +58,44 @@ function finite_difference(u0, p; h = 1e-6)
     return du0, dp
 end
 
+"""Compare a loaded model's Jacobians with central differences of f!, and its VJPs with
+the transposed Jacobians, at a point away from zero."""
+function check_generated_derivatives(rhs)
+    n, np = rhs.nstates, rhs.nparams
+    m = rhs.mod
+    fn(name) = DiffBridge.latest_global(m, name)
+    f!, jac!, paramjac! = fn(:f!), fn(:jac!), fn(:paramjac!)
+    u = [0.3 + 0.1 * i for i in 1:n]
+    p = [0.5 + 0.05 * i for i in 1:np]
+    t, h = 0.2, 1e-6
+    function F(u, p)
+        du = zeros(n)
+        Base.invokelatest(f!, du, u, p, t)
+        return du
+    end
+    J = zeros(n, n)
+    pJ = zeros(n, np)
+    Base.invokelatest(jac!, J, u, p, t)
+    Base.invokelatest(paramjac!, pJ, u, p, t)
+    for i in 1:n
+        @test J[:, i] ≈ (F(u + unit(n, i, h), p) - F(u - unit(n, i, h), p)) / 2h rtol = 1e-5 atol = 1e-6
+    end
+    for i in 1:np
+        @test pJ[:, i] ≈ (F(u, p + unit(np, i, h)) - F(u, p - unit(np, i, h))) / 2h rtol = 1e-5 atol = 1e-6
+    end
+    v = [1.0 - 0.1 * i for i in 1:n]
+    out_u, out_p = zeros(n), zeros(np)
+    Base.invokelatest(fn(:vjp!), out_u, v, u, p, t)
+    Base.invokelatest(fn(:vjp_p!), out_p, v, u, p, t)
+    @test out_u ≈ J' * v
+    @test out_p ≈ pJ' * v
+    return nothing
+end
+
 @testset "DiffBridge" begin
     @test DiffBridge.load_model("testmodel", MODEL_SRC, "TestModel") === true
     @test DiffBridge.load_model("testmodel", MODEL_SRC, "TestModel") === false  # cached
+    check_generated_derivatives(DiffBridge.lookup_rhs("testmodel"))
 
     @testset "solve" begin
         U, t, retcode, stats = DiffBridge.solve_job(prepared(U0, P))
@@ -143,6 +178,18 @@ end
         y, h = DiffBridge.zygote_pullback(x -> 3 .* x, [1.0, 2.0])
         @test y == [3.0, 6.0]
         @test DiffBridge.zygote_back(h, [1.0, 1.0]) == ([3.0, 3.0],)
+    end
+
+    # The tracer's golden files (present in a source checkout, not in an installed wheel):
+    # each loads, and its jac!/paramjac!/vjp!/vjp_p! agree with f! and with each other.
+    golden_dir = joinpath(@__DIR__, "..", "..", "..", "tests", "golden")
+    golden = isdir(golden_dir) ? filter(endswith(".jl"), readdir(golden_dir)) : String[]
+    @testset "golden model $(name)" for name in golden
+        src = read(joinpath(golden_dir, name), String)
+        modname = match(r"^module (\w+)"m, src).captures[1]
+        key = "golden:" * name
+        DiffBridge.load_model(key, src, modname)
+        check_generated_derivatives(DiffBridge.lookup_rhs(key))
     end
 
     @testset "errors" begin
