@@ -13,6 +13,7 @@ Example
 
 from __future__ import annotations
 
+from . import zygote
 from ._algorithms import ALGORITHMS, SENSEALGS
 from ._api import SolverWarning, solve, vjp
 from ._backend import BACKENDS, BridgeBackendWarning, resolve_backend

@@ -256,3 +256,43 @@ def test_failed_vjp_leaves_the_problem_usable():
     g = pullback(np.ones_like(sol.u))
     np.testing.assert_allclose(g.u0, [4.0], rtol=1e-6)
     assert g.p.shape == (0,)
+
+
+# ------------------------------------------------------------------- every backend
+# The same three troubles through the conftest ``backend`` fixture, so the Julia backend
+# is held to the same contract when Julia is present (skipped, with the reason, otherwise).
+# Julia may name a NaN-in-f failure DtNaN or DtLessThanMin (the step size collapses on a
+# NaN error estimate) as well as Unstable; the reference backend's choice is pinned above.
+
+TROUBLE = {
+    "blowup": (blowup, [1.0], (0.0, 2.0), None, "Tsit5", {}, {"DtLessThanMin", "Unstable"}),
+    "stiff": (
+        robertson,
+        [1.0, 0.0, 0.0],
+        (0.0, 1e5),
+        ROBER_P,
+        "Tsit5",
+        {"maxiters": 500},
+        {"MaxIters"},
+    ),
+    "nan": (sqrt_rhs, [1.0, 0.0], (0.0, 2.0), None, "Tsit5", {}, {"Unstable", "DtNaN"}),
+}
+
+
+@pytest.mark.parametrize("case", list(TROUBLE))
+def test_trouble_is_data_on_every_backend(backend, case):
+    f, u0, tspan, p, alg, kw, allowed = TROUBLE[case]
+    if backend == "julia" and case == "nan":
+        allowed = allowed | {"DtLessThanMin"}
+    prob = bridge.ODEProblem(f, u0, tspan, p)
+    with warnings.catch_warnings(record=True) as caught, np.errstate(all="ignore"):
+        warnings.simplefilter("always")
+        sol = bridge.solve(prob, alg, backend=backend, **kw)
+    sw = [w for w in caught if issubclass(w.category, bridge.SolverWarning)]
+    assert_failed_cleanly(sol, sw, allowed)
+    assert sol.backend == backend
+    assert sol.t[-1] < tspan[1]
+    with warnings.catch_warnings(record=True), pytest.raises(bridge.SolveFailedError) as info:
+        warnings.simplefilter("always")
+        bridge.vjp(prob, alg, backend=backend, **kw)
+    assert info.value.retcode in allowed

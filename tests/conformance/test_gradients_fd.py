@@ -87,11 +87,12 @@ def test_forward_and_adjoint_agree_without_saveat(backend, alg):
 def robertson_fd():
     saveat = np.array([1.0, 10.0, 100.0])
     cot = np.array([[1.0, 1e4, 0.5], [-1.0, 2e4, 1.0], [0.5, -1e4, 2.0]])
-    tight = {"reltol": 1e-11, "abstol": 1e-14}
+    # Radau: LSODA tight solves are too noisy for differences of 1e-7 in the zero entries.
+    tight = {"reltol": 1e-10, "abstol": 1e-14}
     return (
         saveat,
         cot,
-        _fd_gradient(ROBERTSON, "reference", "auto", saveat, cot, tight, 1e-4, tspan=(0.0, 100.0)),
+        _fd_gradient(ROBERTSON, "reference", "Rodas5P", saveat, cot, tight, 1e-4, tspan=(0.0, 100.0)),
     )
 
 
