@@ -59,4 +59,5 @@ __all__ = [
     "start_julia",
     "value_and_grad",
     "vjp",
+    "zygote",
 ]
