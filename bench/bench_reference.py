@@ -30,7 +30,7 @@ from scipy.integrate import solve_ivp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import bridge  # noqa: E402
+import bridge
 
 warnings.filterwarnings("ignore", category=bridge.BridgeBackendWarning)
 
@@ -47,14 +47,18 @@ def robertson(u, p, t):
     return [k3 * y2 * y3 - k1 * y1, k1 * y1 - k2 * y2**2 - k3 * y2 * y3, k2 * y2**2]
 
 
-def median_time(fn: Callable[[], Any], repeats: int) -> float:
-    fn()  # warm up (tracing is cached on the problem, code paths get imported)
-    times = []
+def median_times(fns: list[Callable[[], Any]], repeats: int) -> list[float]:
+    """Median wall time of each function, run interleaved so that load on a shared
+    machine hits all of them alike."""
+    for fn in fns:
+        fn()  # warm up (tracing is cached on the problem, code paths get imported)
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        for fn, acc in zip(fns, times, strict=True):
+            t = time.perf_counter()
+            fn()
+            acc.append(time.perf_counter() - t)
+    return [statistics.median(acc) for acc in times]
 
 
 def counting(f: Callable[..., Any]) -> tuple[Callable[..., Any], list[int]]:
@@ -87,26 +91,28 @@ def bench_lotka_volterra(repeats: int) -> None:
     kw = {"saveat": saveat, "reltol": 1e-8, "abstol": 1e-8, "backend": "reference"}
     print(f"Lotka-Volterra, tspan {tspan}, 101 save points, rtol=atol=1e-8")
 
-    r = solve_ivp(plain_rhs(lotka_volterra, p), tspan, u0, "DOP853", t_eval=saveat, **tol)
-    t_scipy = median_time(
-        lambda: solve_ivp(plain_rhs(lotka_volterra, p), tspan, u0, "DOP853", t_eval=saveat, **tol),
-        repeats,
-    )
-    row("scipy solve_ivp DOP853, Python RHS", t_scipy, r.nfev, np.abs(r.y.T - ref).max())
-
-    sol = bridge.solve(prob, "Tsit5", **kw)
-    t_fwd = median_time(lambda: bridge.solve(prob, "Tsit5", **kw), repeats)
-    row("bridge solve Tsit5 (DOP853)", t_fwd, sol.stats.nf, np.abs(sol.u - ref).max(), t_scipy)
-
     cot = np.ones((len(saveat), 2))
-    for sensealg in ["ForwardDiffSensitivity", "InterpolatingAdjoint"]:
 
-        def grad(sensealg: str = sensealg) -> Any:
+    def scipy_solve() -> Any:
+        rhs = plain_rhs(lotka_volterra, p)
+        return solve_ivp(rhs, tspan, u0, "DOP853", t_eval=saveat, **tol)
+
+    def grad(sensealg: str) -> Callable[[], Any]:
+        def run() -> Any:
             s, pullback = bridge.vjp(prob, "Tsit5", sensealg=sensealg, **kw)
             return s, pullback(cot)
 
-        s, _ = grad()
-        t_grad = median_time(grad, repeats)
+        return run
+
+    sensealgs = ["ForwardDiffSensitivity", "InterpolatingAdjoint"]
+    fns = [scipy_solve, lambda: bridge.solve(prob, "Tsit5", **kw)] + [grad(s) for s in sensealgs]
+    t_scipy, t_fwd, *t_grads = median_times(fns, repeats)
+    r = scipy_solve()
+    row("scipy solve_ivp DOP853, Python RHS", t_scipy, r.nfev, np.abs(r.y.T - ref).max())
+    sol = bridge.solve(prob, "Tsit5", **kw)
+    row("bridge solve Tsit5 (DOP853)", t_fwd, sol.stats.nf, np.abs(sol.u - ref).max(), t_scipy)
+    for sensealg, t_grad in zip(sensealgs, t_grads, strict=True):
+        s, _ = grad(sensealg)()
         nf = s.stats.nf + s.extra.get("adjoint_stats", bridge.Stats()).nf
         row(f"bridge vjp+pullback {sensealg}", t_grad, nf, np.abs(s.u - ref).max(), t_fwd)
     print("  (ratios: solve vs scipy; gradients vs the bridge forward solve)")
@@ -129,14 +135,19 @@ def bench_robertson(repeats: int) -> None:
     for method, alg in [("BDF", "FBDF"), ("LSODA", "auto"), ("Radau", "Rodas5P")]:
         fun, calls = counting(plain_rhs(robertson, p))
         r = solve_ivp(fun, tspan, u0, method, t_eval=saveat, **tol)
-        t_scipy = median_time(
-            lambda m=method: solve_ivp(plain_rhs(robertson, p), tspan, u0, m, t_eval=saveat, **tol),
+        t_scipy, t_b = median_times(
+            [
+                lambda m=method: solve_ivp(
+                    plain_rhs(robertson, p), tspan, u0, m, t_eval=saveat, **tol
+                ),
+                lambda a=alg: bridge.solve(prob, a, **kw),
+            ],
             repeats,
         )
         row(f"scipy solve_ivp {method}, finite-diff Jacobian", t_scipy, calls[0], rel_err(r.y.T))
         sol = bridge.solve(prob, alg, **kw)
-        t_b = median_time(lambda a=alg: bridge.solve(prob, a, **kw), repeats)
-        row(f"bridge solve {alg} ({method}, traced Jacobian)", t_b, sol.stats.nf, rel_err(sol.u), t_scipy)
+        label = f"bridge solve {alg} ({method}, traced Jacobian)"
+        row(label, t_b, sol.stats.nf, rel_err(sol.u), t_scipy)
 
 
 def main() -> None:

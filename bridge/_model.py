@@ -98,6 +98,16 @@ class OpaqueModel:
 
     def f(self, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
         out = self.func(u, unflatten_params(p, self.param_spec), t)
+        if out is None:
+            raise BridgeTypeError(
+                f"right-hand side {self.name!r} returned None; it must return du/dt "
+                f"(a list, tuple or array of {self.n_states} numbers)"
+            )
+        if np.iscomplexobj(out):
+            raise BridgeTypeError(
+                f"right-hand side {self.name!r} returned complex values; bridge solves "
+                "real ODEs: split real and imaginary parts into separate states"
+            )
         try:
             arr = np.asarray(out, dtype=np.float64)
         except (TypeError, ValueError) as exc:

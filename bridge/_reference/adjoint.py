@@ -165,7 +165,8 @@ def vjp(
     >>> from bridge._validate import check_options
     >>> prob = bridge.ODEProblem(lambda u, p, t: -p[0] * u, [1.0], (0.0, 1.0), [1.0])
     >>> prob._model = decay()
-    >>> sol, pb = vjp(prob, ALGORITHMS["Tsit5"], check_options((0.0, 1.0), [1.0], 1e-10, 1e-12, 10**5))
+    >>> opts = check_options((0.0, 1.0), [1.0], 1e-10, 1e-12, 10**5)
+    >>> sol, pb = vjp(prob, ALGORITHMS["Tsit5"], opts)
     >>> g = pb(np.ones((1, 1)))
     >>> bool(abs(g.u0[0] - np.exp(-1)) < 1e-8), bool(abs(g.p[0] + np.exp(-1)) < 1e-8)
     (True, True)

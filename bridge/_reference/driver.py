@@ -24,6 +24,9 @@ from .methods import DENSE_EVALS, RK_EVALS_PER_ATTEMPT, SOLVERS, TAKES_JACOBIAN
 #: SciPy refuses rtol below 100 machine epsilons (and warns); clamp quietly instead.
 MIN_RTOL = 100 * np.finfo(float).eps
 
+#: A step shorter than this times |t| is at the resolution of floats (about 10 ulp).
+_TINY = 10 * np.finfo(float).eps
+
 Rhs = Callable[[float, FloatArray], FloatArray]
 
 
@@ -231,7 +234,7 @@ def integrate(
         if not retcodes.is_finite(y):
             retcode, message = retcodes.UNSTABLE, f"the state became NaN or inf at t={t!r}"
             break
-        if abs(t - t_prev) < 10 * abs(np.spacing(t)) and t != t1:
+        if abs(t - t_prev) < _TINY * abs(t) and t != t1:
             # LSODA keeps accepting steps at the resolution of floats near a singularity
             # (SciPy's other solvers stop there with TOO_SMALL_STEP); stop it the same way.
             retcode = retcodes.DT_LESS_THAN_MIN

@@ -79,7 +79,8 @@ def vjp(
     >>> prob = bridge.ODEProblem(lambda u, p, t: -p[0] * u, [1.0], (0.0, 1.0), [1.0])
     >>> from bridge._reference.handmodel import decay
     >>> prob._model = decay()
-    >>> sol, pb = vjp(prob, ALGORITHMS["Tsit5"], check_options((0.0, 1.0), [1.0], 1e-10, 1e-12, 10**5))
+    >>> opts = check_options((0.0, 1.0), [1.0], 1e-10, 1e-12, 10**5)
+    >>> sol, pb = vjp(prob, ALGORITHMS["Tsit5"], opts)
     >>> g = pb(np.ones((1, 1)))
     >>> bool(abs(g.u0[0] - np.exp(-1)) < 1e-8), bool(abs(g.p[0] + np.exp(-1)) < 1e-8)
     (True, True)
@@ -114,4 +115,3 @@ def vjp(
         return Gradients(u0=np.ascontiguousarray(g[:n]), p=np.ascontiguousarray(g[n:]))
 
     return sol, pullback
-

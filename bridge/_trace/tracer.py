@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import linecache
 import math
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import sympy as sp
 
 from .._errors import TraceError
@@ -75,6 +78,12 @@ def trace(
     except TraceError:
         raise
     except Exception as exc:
+        if _raised_by_user_code(exc):
+            # The user's own `raise` (a bug or a deliberate check), not a tracing limitation:
+            # let it surface unchanged, with its own type and traceback.
+            if hasattr(exc, "add_note"):
+                exc.add_note(f"(raised while bridge was tracing {name!r} with symbolic arrays)")
+            raise
         location = traceback_location(exc.__traceback__)
         problem = f"calling it with traced arrays raised {type(exc).__name__}: {exc}"
         hint = (
@@ -90,6 +99,31 @@ def trace(
     outputs = _outputs(out, n_states, tape)
     assignments = tuple(tape.assignments)
     return Trace(name, u_syms, p_syms, t_sym, assignments, outputs, tape.array_ops == 0)
+
+
+_LIBRARY_DIRS = (
+    *(os.path.dirname(mod.__file__) + os.sep for mod in (np, sp) if mod.__file__),
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
+)
+
+
+def _raised_by_user_code(exc: BaseException) -> bool:
+    """True when the user's own ``raise`` statement raised ``exc`` (not NumPy, SymPy, bridge).
+
+    An operation that fails on traced values (writing into a float array, a library call)
+    is a tracing limitation and becomes a TraceError with a hint; a deliberate ``raise`` in
+    the user's code is the user's business and must surface unchanged.
+    """
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    raw = tb.tb_frame.f_code.co_filename
+    if raw.startswith("<") or os.path.abspath(raw).startswith(_LIBRARY_DIRS):
+        return False
+    line = linecache.getline(raw, tb.tb_lineno, tb.tb_frame.f_globals).strip()
+    return line.startswith("raise")
 
 
 def _outputs(out: Any, n_states: int, tape: Tape) -> tuple[sp.Expr, ...]:

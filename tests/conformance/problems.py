@@ -139,7 +139,7 @@ def robertson_f(u, p, t):
 
 
 def _robertson_jac(u, p, t):
-    y1, y2, y3 = u
+    _y1, y2, y3 = u
     k1, k2, k3 = p
     return np.array(
         [
@@ -174,9 +174,7 @@ def van_der_pol_f(u, p, t):
 VAN_DER_POL = Spec(
     "van_der_pol",
     van_der_pol_f,
-    lambda u, p, t: np.array(
-        [[0.0, 1.0], [-2 * p[0] * u[0] * u[1] - 1, p[0] * (1 - u[0] ** 2)]]
-    ),
+    lambda u, p, t: np.array([[0.0, 1.0], [-2 * p[0] * u[0] * u[1] - 1, p[0] * (1 - u[0] ** 2)]]),
     lambda u, p, t: np.array([[0.0], [(1 - u[0] ** 2) * u[1]]]),
     (2.0, 0.0),
     (1000.0,),

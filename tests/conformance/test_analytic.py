@@ -130,7 +130,9 @@ def test_linear_gradient_matches_matrix_exponential(backend, sensealg, alg):
 @pytest.mark.parametrize("alg", ["Tsit5", "Vern9", "FBDF"])
 def test_oscillator_gradient(backend, sensealg, alg):
     prob = OSCILLATOR.problem(backend)
-    sol, pullback = bridge.vjp(prob, alg, saveat=[5.0], sensealg=sensealg, backend=backend, **TIGHT)
+    _sol, pullback = bridge.vjp(
+        prob, alg, saveat=[5.0], sensealg=sensealg, backend=backend, **TIGHT
+    )
     g = pullback(np.array([[1.0, 0.0]]))  # L = x(5)
     t, w = 5.0, 2.0
     x0, v0 = OSCILLATOR.u0
