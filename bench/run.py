@@ -709,20 +709,21 @@ METHOD_NOTES = [
 
 
 def write_results(results: dict[str, Any], out_dir: Path = RESULTS_DIR) -> tuple[Path, Path]:
-    """Write ``latest.json`` and ``latest.md`` (via temporary files, so a crash mid-write
-    never leaves a half-written result)."""
+    """Write ``latest.json`` and ``latest.md``, and the same as ``<mode>.json`` / ``.md`` so
+    that a quick run does not hide the last full one (via temporary files, so a crash
+    mid-write never leaves a half-written result). Returns the two ``latest`` paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, text in (
-        ("latest.json", json.dumps(results, indent=1, default=str) + "\n"),
-        ("latest.md", render_markdown(results)),
-    ):
-        path = out_dir / name
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        paths.append(path)
-    return paths[0], paths[1]
+    texts = {
+        "json": json.dumps(results, indent=1, default=str) + "\n",
+        "md": render_markdown(results),
+    }
+    for stem in (results["mode"], "latest"):
+        for ext, text in texts.items():
+            path = out_dir / f"{stem}.{ext}"
+            tmp = path.with_suffix(path.suffix + ".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(path)
+    return out_dir / "latest.json", out_dir / "latest.md"
 
 
 # --- command line ---------------------------------------------------------------------------

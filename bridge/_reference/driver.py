@@ -184,6 +184,21 @@ def integrate(
     >>> run.retcode, bool(abs(run.y[0, 0] - np.exp(-1)) < 1e-8)
     ('Success', True)
     """
+    # Implicit solvers meet a NaN inside Newton iterations, at trial points, and answer by
+    # shrinking the step until it is too small; to call that "Unstable" (as Julia does) we
+    # must see it. The check costs ~1 µs per evaluation, small beside an implicit step's
+    # linear algebra. Explicit RK keeps its stages (``solver.K``) and LSODA accepts the NaN
+    # into its state (caught below), so they need no wrapper.
+    nan_seen = [False]
+    user_fun = fun
+    if method in ("Radau", "BDF"):
+
+        def fun(t: float, y: FloatArray) -> FloatArray:
+            out = user_fun(t, y)
+            if not retcodes.is_finite(np.asarray(out)):
+                nan_seen[0] = True
+            return out
+
     kwargs: dict[str, Any] = {"rtol": max(rtol, MIN_RTOL), "atol": atol}
     if first_step is not None:
         kwargs["first_step"] = first_step
@@ -212,35 +227,42 @@ def integrate(
     while solver.status == "running":
         if nsteps >= maxiters:
             retcode = retcodes.MAXITERS
-            message = f"reached maxiters={maxiters} steps at t={solver.t!r}; raise maxiters"
+            message = f"reached maxiters={maxiters} steps at t={float(solver.t)!r}; raise maxiters"
             break
         try:
             msg = solver.step()
         except (ValueError, ArithmeticError) as exc:
             # The user's (or generated) code raising is the user's business: re-raise it
             # untouched. SciPy's own linear algebra refusing a NaN Jacobian is solver trouble.
-            if _raised_in(exc, (fun, jac)):
+            if _raised_in(exc, (user_fun, jac)):
                 raise
-            nonfinite = "inf" in str(exc) or "NaN" in str(exc) or _nonfinite_seen(solver, fun)
+            nonfinite = (
+                nan_seen[0]
+                or "inf" in str(exc)
+                or "NaN" in str(exc)
+                or _nonfinite_seen(solver, user_fun)
+            )
             retcode = retcodes.UNSTABLE if nonfinite else retcodes.FAILURE
-            message = f"scipy {method} failed at t={solver.t!r}: {exc}"
+            message = f"scipy {method} failed at t={float(solver.t)!r}: {exc}"
             break
         if solver.status == "failed":
-            retcode = retcodes.from_failure(msg, _nonfinite_seen(solver, fun))
-            message = f"{msg} (t={solver.t!r})"
+            retcode = retcodes.from_failure(msg, nan_seen[0] or _nonfinite_seen(solver, user_fun))
+            message = f"{msg} (t={float(solver.t)!r})"
             break
         nsteps += 1
         t, y = solver.t, solver.y.copy()
         if not retcodes.is_finite(y):
-            retcode, message = retcodes.UNSTABLE, f"the state became NaN or inf at t={t!r}"
+            retcode, message = retcodes.UNSTABLE, f"the state became NaN or inf at t={float(t)!r}"
             break
         if abs(t - t_prev) < _TINY * abs(t) and t != t1:
             # LSODA keeps accepting steps at the resolution of floats near a singularity
             # (SciPy's other solvers stop there with TOO_SMALL_STEP); stop it the same way.
-            retcode = retcodes.DT_LESS_THAN_MIN
-            message = f"the step size fell below the spacing of floats at t={t!r}"
+            # A NaN met at this step's rejected trial points is the cause: say so.
+            retcode = retcodes.UNSTABLE if nan_seen[0] else retcodes.DT_LESS_THAN_MIN
+            message = f"the step size fell below the spacing of floats at t={float(t)!r}"
             break
         t_prev = t
+        nan_seen[0] = False  # a NaN at a rejected trial point that the solver got past
         piece = None
         if dense:
             piece = solver.dense_output()
