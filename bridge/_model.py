@@ -6,6 +6,7 @@ callable (``trace=False``). Backends only ever talk to this protocol.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -64,10 +65,40 @@ def unflatten_params(p: FloatArray, spec: ParamSpec) -> Any:
     out: dict[str, FloatArray] = {}
     start = 0
     for key, shape in spec.items():
-        size = int(np.prod(shape, dtype=np.int64))
+        size = math.prod(shape)  # not np.prod: this runs on every RHS call
         out[key] = p[start : start + size].reshape(shape)
         start += size
     return out
+
+
+class ParamUnflattener:
+    """``unflatten_params`` for one layout, with a one-entry cache on the identity of ``p``.
+
+    Solvers pass the same ``p`` array to every right-hand-side call of a solve, so the views
+    are built once per solve rather than once per call (rebuilding them cost more than the
+    user's whole MLP right-hand side). The views alias ``p``, so in-place changes show through.
+
+    Example
+    -------
+    >>> unflatten = ParamUnflattener({"a": (2,)})
+    >>> p = np.arange(2.0)
+    >>> unflatten(p) is unflatten(p)
+    True
+    """
+
+    def __init__(self, spec: ParamSpec) -> None:
+        self.spec = spec
+        self._cache: tuple[Any, Any] = (None, None)
+
+    def __call__(self, p: FloatArray) -> Any:
+        if self.spec is None:
+            return p
+        last_p, views = self._cache
+        if last_p is p:
+            return views
+        views = unflatten_params(p, self.spec)
+        self._cache = (p, views)  # one assignment: safe when threads race
+        return views
 
 
 class OpaqueModel:
@@ -94,10 +125,11 @@ class OpaqueModel:
         self.n_states = n_states
         self.n_params = n_params
         self.param_spec = param_spec
+        self._unflatten = ParamUnflattener(param_spec)
         self.name: str = name or str(getattr(func, "__name__", "rhs"))
 
     def f(self, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
-        out = self.func(u, unflatten_params(p, self.param_spec), t)
+        out = self.func(u, self._unflatten(p), t)
         if out is None:
             raise BridgeTypeError(
                 f"right-hand side {self.name!r} returned None; it must return du/dt "

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import BridgeTypeError, BridgeValueError
-from .._model import FloatArray, ParamSpec, unflatten_params
+from .._model import FloatArray, ParamSpec, ParamUnflattener
 from .julia_codegen import julia_module
 from .numpy_codegen import NumpyFunction
 from .program import Program, build_programs
@@ -75,6 +75,7 @@ class TracedModel:
         self.n_states = len(traced.u)
         self.n_params = len(traced.p)
         self.param_spec = param_spec
+        self._unflatten = ParamUnflattener(param_spec)
         self.programs: dict[str, Program] = {p.name: p for p in build_programs(traced)}
         self._julia: dict[str, str] = {}  # module name -> source
         compiled = {k: NumpyFunction(p, name) for k, p in self.programs.items()}
@@ -118,7 +119,7 @@ class TracedModel:
         func = self._func()
         if func is None:  # the user's function is gone: the generated code is equivalent
             return self.f_generated(u, p, t)
-        params = p if self.param_spec is None else unflatten_params(p, self.param_spec)
+        params = self._unflatten(p)
         out = func(u, params, t)
         if (
             type(out) is np.ndarray
