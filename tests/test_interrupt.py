@@ -80,9 +80,9 @@ SCRIPT = textwrap.dedent(
             elif scenario == "pullback":
                 # The forward solve first (not interrupted), then Ctrl-C lands in the
                 # backward (adjoint) solve inside the pullback.
-                mid = long_prob.remake(tspan=(0.0, 300.0))
+                mid = long_prob.remake(tspan=(0.0, 3000.0))
                 sol, pullback = bridge.vjp(
-                    mid, alg, saveat=[300.0], sensealg="InterpolatingAdjoint",
+                    mid, alg, saveat=[3000.0], sensealg="InterpolatingAdjoint",
                     reltol=1e-8, abstol=1e-10,
                 )
                 start = arm()
