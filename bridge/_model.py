@@ -71,6 +71,51 @@ def unflatten_params(p: FloatArray, spec: ParamSpec) -> Any:
     return out
 
 
+def rhs_output(out: Any, name: str, n_states: int, u: Any = None) -> FloatArray:
+    """Check what a user's right-hand side returned; return it as a fresh (n,) float64 array.
+
+    A fresh float64 array of the right shape (the usual result of NumPy arithmetic) is
+    returned as is; anything else is converted once, or refused with a message naming the
+    function and the sizes.
+
+    Example
+    -------
+    >>> rhs_output([1, 2], "f", 2)
+    array([1., 2.])
+    """
+    if (
+        type(out) is np.ndarray
+        and out.dtype == np.float64
+        and out.shape == (n_states,)
+        and out.base is None  # not a view of u or p, which the solver may still change
+        and out is not u
+    ):
+        return out
+    if out is None:
+        raise BridgeTypeError(
+            f"right-hand side {name!r} returned None; it must return du/dt "
+            f"(a list, tuple or array of {n_states} numbers)"
+        )
+    if np.iscomplexobj(out):
+        raise BridgeTypeError(
+            f"right-hand side {name!r} returned complex values; bridge solves "
+            "real ODEs: split real and imaginary parts into separate states"
+        )
+    try:
+        arr = np.array(out, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise BridgeTypeError(
+            f"right-hand side {name!r} returned {type(out).__name__} "
+            f"that is not a numeric array: {exc}"
+        ) from exc
+    if arr.shape != (n_states,):
+        raise BridgeValueError(
+            f"right-hand side {name!r} returned shape {arr.shape}, "
+            f"but u0 has {n_states} states: expected ({n_states},)"
+        )
+    return arr
+
+
 class ParamUnflattener:
     """``unflatten_params`` for one layout, with a one-entry cache on the identity of ``p``.
 
@@ -129,30 +174,7 @@ class OpaqueModel:
         self.name: str = name or str(getattr(func, "__name__", "rhs"))
 
     def f(self, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
-        out = self.func(u, self._unflatten(p), t)
-        if out is None:
-            raise BridgeTypeError(
-                f"right-hand side {self.name!r} returned None; it must return du/dt "
-                f"(a list, tuple or array of {self.n_states} numbers)"
-            )
-        if np.iscomplexobj(out):
-            raise BridgeTypeError(
-                f"right-hand side {self.name!r} returned complex values; bridge solves "
-                "real ODEs: split real and imaginary parts into separate states"
-            )
-        try:
-            arr = np.asarray(out, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise BridgeTypeError(
-                f"right-hand side {self.name!r} returned {type(out).__name__} "
-                f"that is not a numeric array: {exc}"
-            ) from exc
-        if arr.shape != (self.n_states,):
-            raise BridgeValueError(
-                f"right-hand side {self.name!r} returned shape {arr.shape}, "
-                f"but u0 has {self.n_states} states: expected ({self.n_states},)"
-            )
-        return arr
+        return rhs_output(self.func(u, self._unflatten(p), t), self.name, self.n_states, u)
 
     def _no_grad(self, what: str) -> GradientUnavailableError:
         return GradientUnavailableError(

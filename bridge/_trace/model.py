@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .._errors import BridgeTypeError, BridgeValueError
-from .._model import FloatArray, ParamSpec, ParamUnflattener
+from .._model import FloatArray, ParamSpec, ParamUnflattener, rhs_output
 from .julia_codegen import julia_module
 from .numpy_codegen import NumpyFunction
 from .program import Program, build_programs
@@ -120,28 +120,7 @@ class TracedModel:
         if func is None:  # the user's function is gone: the generated code is equivalent
             return self.f_generated(u, p, t)
         params = self._unflatten(p)
-        out = func(u, params, t)
-        if (
-            type(out) is np.ndarray
-            and out.dtype == np.float64
-            and out.shape == (self.n_states,)
-            and out.base is None  # a fresh result of NumPy arithmetic, not a view of u or p
-            and out is not u
-        ):
-            return out
-        try:
-            arr = np.array(out, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise BridgeTypeError(
-                f"right-hand side {self.name!r} returned {type(out).__name__} that is not "
-                f"a numeric array: {exc}"
-            ) from exc
-        if arr.shape != (self.n_states,):
-            raise BridgeValueError(
-                f"right-hand side {self.name!r} returned shape {arr.shape} on floats, "
-                f"expected ({self.n_states},)"
-            )
-        return arr
+        return rhs_output(func(u, params, t), self.name, self.n_states, u)
 
     def jac(self, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
         return self._jac(u, p, t)
