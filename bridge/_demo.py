@@ -302,6 +302,25 @@ def plot_fit(result: FitResult, path: str | os.PathLike[str]) -> Path | None:
     return out
 
 
+def report_plot(png: Path | None) -> bool:
+    """Say where a plot went; False (and a FAILED line) if it should exist and does not.
+
+    Example
+    -------
+    >>> report_plot(None)
+    Plot skipped: matplotlib is not installed (pip install matplotlib)
+    True
+    """
+    if png is None:
+        print("Plot skipped: matplotlib is not installed (pip install matplotlib)")
+        return True
+    if png.is_file() and png.stat().st_size > 0:
+        print(f"Plot written to {png.resolve()}")
+        return True
+    print(f"FAILED: the plot {png} was not written")
+    return False
+
+
 def describe_backend(backend: str | None) -> tuple[str, str]:
     """Resolve the backend quietly; return its name and a ``Backend: ...`` text to print.
 

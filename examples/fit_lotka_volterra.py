@@ -25,7 +25,13 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge._demo import describe_backend, fit_lotka_volterra, plot_fit, progress_printer
+from bridge._demo import (
+    describe_backend,
+    fit_lotka_volterra,
+    plot_fit,
+    progress_printer,
+    report_plot,
+)
 
 FULL_STEPS, QUICK_STEPS = 100, 20
 #: The factor the loss must fall by: orders of magnitude for the full run (measured on the
@@ -66,13 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         ok = False
     png = plot_fit(result, Path(args.outdir) / "fit_lotka_volterra.png")
-    if png is None:
-        print("Plot skipped: matplotlib is not installed (pip install matplotlib)")
-    elif png.is_file() and png.stat().st_size > 0:
-        print(f"Plot written to {png.resolve()}")
-    else:
-        print(f"FAILED: the plot {png} was not written")
-        ok = False
+    ok = report_plot(png) and ok
     return 0 if ok else 1
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 import bridge
-from bridge._demo import describe_backend
+from bridge._demo import describe_backend, report_plot
 
 U0 = [2.0, 0.0]
 TSPAN = (0.0, 1.5)
@@ -175,13 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     png = plot(
         t_np, data_np, pred_before, pred_after, losses, Path(args.outdir) / "neural_ode_spiral.png"
     )
-    if png is None:
-        print("Plot skipped: matplotlib is not installed (pip install matplotlib)")
-    elif png.is_file() and png.stat().st_size > 0:
-        print(f"Plot written to {png.resolve()}")
-    else:
-        print(f"FAILED: the plot {png} was not written")
-        ok = False
+    ok = report_plot(png) and ok
     return 0 if ok else 1
 
 
