@@ -90,7 +90,15 @@ function _vjp_job(job::Job, sensealg_name::String)
         end
         return Array(sol)
     end
-    Y, back = Zygote.pullback(forward, job.prob.u0, job.prob.p)
+    # No parameters: differentiate u0 alone and solve with `NullParameters`, which
+    # SciMLSensitivity special-cases. An empty `p` reaches ForwardDiffSensitivity's dp thunk
+    # (what "auto" picks for small problems), which divides by its chunk size, 0 here
+    # (`src/concrete_solve.jl:1305-1316` in 7.112.3).
+    Y, back = if isempty(job.prob.p)
+        Zygote.pullback(u0 -> forward(u0, SciMLBase.NullParameters()), job.prob.u0)
+    else
+        Zygote.pullback(forward, job.prob.u0, job.prob.p)
+    end
     tsol, retcode, stats = seen[]
     cols = user_columns(tsol, wanted)
     U = cols == 1:length(tsol) ? Y : Y[:, cols]
@@ -133,7 +141,10 @@ function _pullback_job(h::VJPHandle, cot::AbstractMatrix)
         Ybar = zeros(h.nstates, h.ncols)
         Ybar[:, h.cols] .= cot
     end
-    du0, dp = h.back(Ybar)
+    grads = h.back(Ybar)
+    # Zygote's `pullback` gives a bare `nothing` (not a tuple) when neither input has a gradient.
+    du0, dp = grads === nothing ? (nothing, nothing) :
+        length(grads) == 1 ? (only(grads), nothing) : grads
     return (dense_gradient(du0, h.nstates), dense_gradient(dp, h.nparams))
 end
 

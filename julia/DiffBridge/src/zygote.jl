@@ -75,5 +75,7 @@ Apply the pullback to the cotangent `ybar` (shaped like `y`): one gradient per a
 """
 function zygote_back(h::ZygotePullback, ybar)
     grads = Base.invokelatest(h.back, julia_arg(ybar))
+    # Zygote's `pullback` gives a bare `nothing` (not a tuple) when no argument has a gradient.
+    grads === nothing && (grads = map(_ -> nothing, h.xs))
     return map(python_grad, grads, h.xs)
 end

@@ -170,6 +170,19 @@ end
         @test dp[1] ≈ -2.0 * exp(-0.5) rtol = 1e-6
     end
 
+    @testset "no parameters: $sensealg" for sensealg in ("auto", "ForwardDiffSensitivity",
+            "InterpolatingAdjoint")
+        # u' = -u, u(1) = u0 e^-1: d u(1)/d u0 = e^-1, and an empty parameter gradient.
+        DiffBridge.register_function("jl:noparams", "(du, u, p, t) -> (du[1] = -u[1]; nothing)")
+        job = DiffBridge.prepare("jl:noparams", [2.0], 0.0, 1.0, Float64[], "Tsit5", [0.0, 1.0],
+            1e-10, 1e-12, 100_000)
+        _, _, retcode, _, handle = DiffBridge.vjp_job(job, sensealg)
+        @test retcode == "Success"
+        du0, dp = DiffBridge.pullback_job(handle, [0.0 1.0])
+        @test du0[1] ≈ exp(-1.0) rtol = 1e-6
+        @test isempty(dp)
+    end
+
     @testset "Zygote on Julia code" begin
         g = DiffBridge.zygote_gradient_source("sq", "x -> sum(abs2, x)", [1.0, 2.0, 3.0])
         @test g == ([2.0, 4.0, 6.0],)
@@ -178,6 +191,8 @@ end
         y, h = DiffBridge.zygote_pullback(x -> 3 .* x, [1.0, 2.0])
         @test y == [3.0, 6.0]
         @test DiffBridge.zygote_back(h, [1.0, 1.0]) == ([3.0, 3.0],)
+        _, hc = DiffBridge.zygote_pullback(x -> [1.0, 2.0], [1.0])  # no dependence on x
+        @test DiffBridge.zygote_back(hc, [1.0, 1.0]) == ([0.0],)
     end
 
     # The tracer's golden files (present in a source checkout, not in an installed wheel):
