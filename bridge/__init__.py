@@ -15,16 +15,22 @@ from __future__ import annotations
 
 from . import zygote
 from ._algorithms import ALGORITHMS, SENSEALGS
-from ._api import SolverWarning, solve, vjp
-from ._backend import BACKENDS, BridgeBackendWarning, resolve_backend
+from ._api import solve, vjp
+from ._backend import BACKENDS, BackendChoice, choose_backend, resolve_backend
 from ._errors import (
+    BackendUnavailableError,
+    BackendUnsupportedError,
+    BridgeBackendWarning,
     BridgeError,
     BridgeTypeError,
     BridgeValueError,
+    BridgeWarning,
     GradientUnavailableError,
+    GradientWarning,
     JuliaError,
     JuliaUnavailableError,
     SolveFailedError,
+    SolverWarning,
     TraceError,
 )
 from ._grad import value_and_grad
@@ -38,11 +44,16 @@ __all__ = [
     "ALGORITHMS",
     "BACKENDS",
     "SENSEALGS",
+    "BackendChoice",
+    "BackendUnavailableError",
+    "BackendUnsupportedError",
     "BridgeBackendWarning",
     "BridgeError",
     "BridgeTypeError",
     "BridgeValueError",
+    "BridgeWarning",
     "GradientUnavailableError",
+    "GradientWarning",
     "Gradients",
     "JuliaError",
     "JuliaFunction",
@@ -54,6 +65,7 @@ __all__ = [
     "Stats",
     "TraceError",
     "__version__",
+    "choose_backend",
     "resolve_backend",
     "solve",
     "start_julia",

@@ -7,8 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ._algorithms import check_alg, check_sensealg
-from ._backend import get_backend, resolve_backend
-from ._errors import BridgeTypeError, SolveFailedError
+from ._backend import choose_backend, get_backend
+from ._errors import BridgeTypeError, GradientUnavailableError, SolveFailedError, SolverWarning
 from ._problem import ODEProblem
 from ._solution import Gradients, Solution
 from ._validate import (
@@ -20,10 +20,6 @@ from ._validate import (
 )
 
 
-class SolverWarning(UserWarning):
-    """A solve ended without success; the Solution holds the retcode and partial trajectory."""
-
-
 def _check_problem(prob: Any) -> ODEProblem:
     if not isinstance(prob, ODEProblem):
         raise BridgeTypeError(
@@ -31,6 +27,16 @@ def _check_problem(prob: Any) -> ODEProblem:
             "bridge.ODEProblem(f, u0, tspan, p)"
         )
     return prob
+
+
+def _check_differentiable(prob: ODEProblem) -> None:
+    """Refuse gradients of an opaque problem before any solve, the same way on every engine."""
+    if not prob.is_julia and not prob.trace:
+        raise GradientUnavailableError(
+            f"gradients of problem {prob.name!r} are not available: it was built with "
+            "trace=False, so bridge has no derivatives of the right-hand side. Build it "
+            "with trace=True (the default) to use bridge.vjp."
+        )
 
 
 def _warn_failure(sol: Solution) -> None:
@@ -51,6 +57,7 @@ def solve(
     reltol: float = DEFAULT_RELTOL,
     abstol: float = DEFAULT_ABSTOL,
     maxiters: int = DEFAULT_MAXITERS,
+    progress: bool = False,
     backend: str | None = None,
 ) -> Solution:
     """Solve an ODE problem.
@@ -67,8 +74,11 @@ def solve(
         Tolerances (DifferentialEquations.jl's defaults 1e-3 and 1e-6).
     maxiters : int
         Maximum number of steps before giving up with retcode ``"MaxIters"``.
-    backend : {"auto", "julia", "reference"}, optional
-        Defaults to the ``BRIDGE_BACKEND`` environment variable, then ``"auto"``.
+    progress : bool
+        Show a progress bar over t (needs ``tqdm``) on the engines that can report progress.
+    backend : {"auto", "julia", "diffsol", "reference"}, optional
+        Defaults to the ``BRIDGE_BACKEND`` environment variable, then ``"auto"`` (the best
+        engine installed that can run the problem; ``sol.backend`` says which ran).
 
     Returns
     -------
@@ -85,8 +95,8 @@ def solve(
     """
     prob = _check_problem(prob)
     algorithm = check_alg(alg)
-    opts = check_options(prob.tspan, saveat, reltol, abstol, maxiters)
-    be = get_backend(resolve_backend(backend))
+    opts = check_options(prob.tspan, saveat, reltol, abstol, maxiters, progress)
+    be = get_backend(choose_backend(backend, prob).name)
     sol = be.solve(prob, algorithm, opts)
     _warn_failure(sol)
     return sol
@@ -101,6 +111,7 @@ def vjp(
     reltol: float = DEFAULT_RELTOL,
     abstol: float = DEFAULT_ABSTOL,
     maxiters: int = DEFAULT_MAXITERS,
+    progress: bool = False,
     backend: str | None = None,
 ) -> tuple[Solution, Callable[[Any], Gradients]]:
     """Solve and return a pullback: gradients of a loss of ``sol.u`` w.r.t. ``u0`` and ``p``.
@@ -133,16 +144,13 @@ def vjp(
     prob = _check_problem(prob)
     algorithm = check_alg(alg)
     sense = check_sensealg(sensealg)
-    opts = check_options(prob.tspan, saveat, reltol, abstol, maxiters)
-    be = get_backend(resolve_backend(backend))
+    opts = check_options(prob.tspan, saveat, reltol, abstol, maxiters, progress)
+    _check_differentiable(prob)
+    be = get_backend(choose_backend(backend, prob, gradient=True).name)
     sol, raw_pullback = be.vjp(prob, algorithm, opts, sense)
     if not sol.success:
         _warn_failure(sol)
-        raise SolveFailedError(
-            f"the forward solve ended with retcode {sol.retcode}, so its gradients would be "
-            "wrong; fix the problem (tolerances, maxiters, alg) and try again",
-            retcode=sol.retcode,
-        )
+        raise SolveFailedError.of(sol.retcode, "its gradients would be wrong")
     shape = sol.u.shape
 
     def pullback(cotangent: Any) -> Gradients:

@@ -1,18 +1,36 @@
-"""Backend selection: ``backend=`` argument, then ``BRIDGE_BACKEND``, then auto.
+"""Where the backend is chosen: ``choose_backend`` is the one place, and everything reads it.
 
-Auto uses Julia when ``_julia.status()`` says it is usable, else the reference backend, with
-one warning per process that says how to get Julia.
+The request comes from the ``backend=`` argument, else the environment variable
+``BRIDGE_BACKEND``, else ``"auto"``. ``auto`` takes the engines in the order of ``ENGINES``
+(Julia, then diffsol, then the SciPy reference backend) and picks the first that is
+installed and can run the problem at hand; it says which one and why, in the returned
+``BackendChoice`` and in one ``BridgeBackendWarning`` per process and outcome when the best
+engine (Julia) is not the one that runs. An engine asked for by name that is not installed
+raises ``BackendUnavailableError`` (``JuliaUnavailableError`` for Julia); one that cannot run
+the problem raises ``BackendUnsupportedError`` with the reason.
+
+Each engine joins through a small ``Engine`` entry: a cheap ``availability()`` (no engine is
+started to answer it) and the import path of its ``Backend`` object.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from ._errors import BridgeTypeError, BridgeValueError, JuliaUnavailableError
+from ._errors import (
+    BackendUnavailableError,
+    BackendUnsupportedError,
+    BridgeBackendWarning,
+    BridgeTypeError,
+    BridgeValueError,
+    JuliaUnavailableError,
+)
 
 if TYPE_CHECKING:
     from ._algorithms import Algorithm
@@ -20,18 +38,31 @@ if TYPE_CHECKING:
     from ._solution import Gradients, Solution
     from ._validate import FloatArray, SolveOptions
 
-BACKENDS = ("auto", "julia", "reference")
 ENV_VAR = "BRIDGE_BACKEND"
 
-
-class BridgeBackendWarning(UserWarning):
-    """Emitted once per process when auto falls back to the reference backend."""
+__all__ = [
+    "BACKENDS",
+    "ENV_VAR",
+    "Backend",
+    "BackendChoice",
+    "BridgeBackendWarning",
+    "choose_backend",
+    "get_backend",
+    "requested_backend",
+    "resolve_backend",
+]
 
 
 class Backend(Protocol):
-    """What every backend implements; ``bridge._api`` validates before calling it."""
+    """What every engine implements; ``bridge._api`` validates the inputs before calling it.
+
+    ``unsupported`` returns None when the engine can run ``prob`` (with gradients when
+    ``gradient``), else a sentence saying why not, naming what the user can change.
+    """
 
     name: str
+
+    def unsupported(self, prob: ODEProblem, *, gradient: bool) -> str | None: ...
 
     def solve(self, prob: ODEProblem, alg: Algorithm, opts: SolveOptions) -> Solution: ...
 
@@ -40,19 +71,104 @@ class Backend(Protocol):
     ) -> tuple[Solution, Callable[[FloatArray], Gradients]]: ...
 
 
-_warned = False
+@dataclass(frozen=True)
+class Engine:
+    """One engine: its name, how to ask whether it is installed, and where its Backend is."""
+
+    name: str
+    #: None when the engine can run on this machine, else the reason (must be cheap).
+    availability: Callable[[], str | None]
+    #: ``module:attribute`` of the engine's Backend object, imported on first use.
+    backend_path: str
+    #: How to get the engine, for messages.
+    install_hint: Callable[[], str]
+
+
+def _julia_availability() -> str | None:
+    from . import _julia
+
+    st = _julia.status()
+    return None if st.usable else st.reason
+
+
+def _julia_hint() -> str:
+    from . import _julia
+
+    return _julia.INSTALL_HINT
+
+
+def _diffsol_availability() -> str | None:
+    try:
+        from ._diffsol import availability
+    except ImportError:
+        return "bridge's diffsol engine is not part of this installation"
+    return availability()
+
+
+def _diffsol_hint() -> str:
+    return "pip install 'pydiffsol>=0.6.2,<0.7' (wheels: Linux x86-64/aarch64, macOS 14+ arm64)"
+
+
+#: The engines, best first: the order ``auto`` tries them in.
+ENGINES: tuple[Engine, ...] = (
+    Engine("julia", _julia_availability, "bridge._julia.backend:BACKEND", _julia_hint),
+    Engine("diffsol", _diffsol_availability, "bridge._diffsol.backend:BACKEND", _diffsol_hint),
+    Engine("reference", lambda: None, "bridge._reference:BACKEND", lambda: "always installed"),
+)
+_BY_NAME = {e.name: e for e in ENGINES}
+
+#: Every value ``backend=`` accepts.
+BACKENDS = ("auto", *(e.name for e in ENGINES))
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """What ``choose_backend`` decided.
+
+    Attributes
+    ----------
+    name : str
+        The engine that runs: ``"julia"``, ``"diffsol"`` or ``"reference"``.
+    requested : str
+        What was asked for (``"auto"`` or an engine name).
+    source : str
+        Where the request came from: ``"backend="``, the environment variable, or the default.
+    reason : str
+        Why this engine runs (for ``auto``: why each better engine was passed over).
+    skipped : tuple of (str, str)
+        The better engines ``auto`` passed over, each with the reason.
+    """
+
+    name: str
+    requested: str
+    source: str
+    reason: str
+    skipped: tuple[tuple[str, str], ...] = field(default=())
+
+    def describe(self) -> str:
+        """One line for ``doctor`` and messages.
+
+        Example
+        -------
+        >>> BackendChoice("reference", "reference", "backend=", "asked for by name").describe()
+        "reference (requested 'reference' by backend=: asked for by name)"
+        """
+        return f"{self.name} (requested {self.requested!r} by {self.source}: {self.reason})"
+
+
+_warned: set[tuple[str, tuple[str, ...]]] = set()
 _warn_lock = threading.Lock()
 
 
-def requested_backend(backend: object = None) -> str:
-    """The backend name asked for (argument, else environment, else "auto"), validated."""
-    source = "backend"
+def _request(backend: object) -> tuple[str, str]:
+    """The backend name asked for and where the request came from, validated."""
+    source = "backend="
     if backend is None:
         env = os.environ.get(ENV_VAR)
         if env is not None and env.strip():
             backend, source = env.strip(), f"the environment variable {ENV_VAR}"
         else:
-            backend = "auto"
+            backend, source = "auto", "default"
     if not isinstance(backend, str):
         raise BridgeTypeError(
             f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}"
@@ -60,55 +176,141 @@ def requested_backend(backend: object = None) -> str:
     name = backend.lower()
     if name not in BACKENDS:
         raise BridgeValueError(
-            f"unknown backend {backend!r} (from {source}); valid backends: "
-            f"{', '.join(map(repr, BACKENDS))}"
+            f"unknown backend {backend!r}"
+            + (f" (from {source})" if source != "backend=" else "")
+            + f"; valid backends: {', '.join(map(repr, BACKENDS))}"
         )
-    return name
+    return name, source
+
+
+def requested_backend(backend: object = None) -> str:
+    """The backend name asked for (argument, else environment, else "auto"), validated.
+
+    Example
+    -------
+    >>> requested_backend("Reference")
+    'reference'
+    """
+    return _request(backend)[0]
+
+
+def get_backend(name: str) -> Backend:
+    """The Backend object of an engine (imported on first use)."""
+    module, _, attr = _BY_NAME[name].backend_path.partition(":")
+    backend: Backend = getattr(importlib.import_module(module), attr)
+    return backend
+
+
+def _unavailable(engine: Engine, reason: str) -> BackendUnavailableError:
+    cls = JuliaUnavailableError if engine.name == "julia" else BackendUnavailableError
+    return cls(
+        f"backend={engine.name!r} was asked for, but {reason}. To fix: "
+        f"{engine.install_hint()}; or use backend='auto' to run on what is installed "
+        "(another compiled engine, else the SciPy reference backend)."
+    )
+
+
+def choose_backend(
+    backend: object = None,
+    prob: ODEProblem | None = None,
+    *,
+    gradient: bool = False,
+    warn: bool = True,
+) -> BackendChoice:
+    """Decide which engine runs ``prob`` (or, without a problem, which would run by default).
+
+    Parameters
+    ----------
+    backend : {"auto", "julia", "diffsol", "reference"} or None
+        None reads ``BRIDGE_BACKEND``, else ``"auto"``.
+    prob : ODEProblem, optional
+        The problem to run; ``auto`` passes over engines that cannot run it.
+    gradient : bool
+        Whether gradients will be asked of the solve.
+    warn : bool
+        Emit the once-per-process ``BridgeBackendWarning`` when auto passes over Julia.
+
+    Raises
+    ------
+    BackendUnavailableError
+        A named engine is not installed (``JuliaUnavailableError`` for Julia).
+    BackendUnsupportedError
+        A named engine cannot run ``prob``.
+
+    Example
+    -------
+    >>> choose_backend("reference").name
+    'reference'
+    """
+    name, source = _request(backend)
+    if name != "auto":
+        engine = _BY_NAME[name]
+        reason = engine.availability()
+        if reason is not None:
+            raise _unavailable(engine, reason)
+        if prob is not None:
+            why_not = get_backend(name).unsupported(prob, gradient=gradient)
+            if why_not is not None:
+                raise BackendUnsupportedError(
+                    f"backend={name!r} cannot run problem {prob.name!r}: {why_not}"
+                )
+        return BackendChoice(name, name, source, "asked for by name")
+    skipped: list[tuple[str, str]] = []
+    for engine in ENGINES:
+        reason = engine.availability()
+        if reason is None and prob is not None:
+            reason = get_backend(engine.name).unsupported(prob, gradient=gradient)
+        if reason is None:
+            break
+        skipped.append((engine.name, reason))
+    else:  # pragma: no cover - the reference engine is always available
+        raise AssertionError("no engine can run this problem")
+    why = "; ".join(f"{n} passed over: {r}" for n, r in skipped) or "the best engine installed"
+    choice = BackendChoice(engine.name, "auto", source, why, tuple(skipped))
+    if warn and skipped:
+        _warn_once(choice)
+    return choice
+
+
+def _warn_once(choice: BackendChoice) -> None:
+    key = (choice.name, tuple(n for n, _ in choice.skipped))
+    with _warn_lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    hints = "; ".join(
+        f"{n} is not used because {r} (to get it: {_BY_NAME[n].install_hint()})"
+        for n, r in choice.skipped
+    )
+    warnings.warn(
+        f"bridge: backend='auto' runs on {choice.name}: {hints}. Set {ENV_VAR}={choice.name} "
+        "to choose it explicitly and silence this warning.",
+        BridgeBackendWarning,
+        stacklevel=_user_stacklevel(),
+    )
+
+
+def _user_stacklevel() -> int:
+    """The stack level of the first frame outside bridge (so the warning names user code)."""
+    import sys
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(here):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
 
 
 def resolve_backend(backend: object = None) -> str:
-    """Decide which backend runs: ``"julia"`` or ``"reference"``.
+    """The name of the engine that would run by default: ``choose_backend(backend).name``.
+
+    Kept for code written against bridge 0.1; ``choose_backend`` also says why.
 
     Example
     -------
     >>> resolve_backend("reference")
     'reference'
     """
-    global _warned
-    from . import _julia
-
-    name = requested_backend(backend)
-    if name == "reference":
-        return name
-    st = _julia.status()
-    if name == "julia":
-        if not st.usable:
-            raise JuliaUnavailableError(
-                f"backend='julia' was asked for, but {st.reason}. To fix: {_julia.INSTALL_HINT}; "
-                "or use backend='reference'."
-            )
-        return "julia"
-    if st.usable:
-        return "julia"
-    with _warn_lock:
-        if not _warned:
-            _warned = True
-            warnings.warn(
-                f"bridge: Julia is not available ({st.reason}); using the SciPy reference "
-                f"backend. To use Julia: {_julia.INSTALL_HINT}. Set {ENV_VAR}=reference to "
-                "silence this warning.",
-                BridgeBackendWarning,
-                stacklevel=4,
-            )
-    return "reference"
-
-
-def get_backend(name: str) -> Backend:
-    """The backend object for a resolved name."""
-    if name == "reference":
-        from ._reference import BACKEND as ref
-
-        return ref
-    from ._julia_backend import BACKEND as jul
-
-    return jul
+    return choose_backend(backend).name

@@ -19,8 +19,17 @@ class BridgeTypeError(BridgeError, TypeError):
     """An argument has the wrong type."""
 
 
-class JuliaUnavailableError(BridgeError):
+class BackendUnavailableError(BridgeError):
+    """A backend was asked for by name, but it cannot run on this machine (not installed)."""
+
+
+class JuliaUnavailableError(BackendUnavailableError):
     """The Julia backend was asked for, but no usable Julia installation was found."""
+
+
+class BackendUnsupportedError(BridgeValueError):
+    """The backend asked for is installed but cannot run this problem; the message says why
+    (e.g. ``trace=False`` or a ``JuliaFunction`` on diffsol, an operation DiffSL lacks)."""
 
 
 class TraceError(BridgeError):
@@ -38,6 +47,22 @@ class SolveFailedError(BridgeError):
         super().__init__(message)
         self.retcode = retcode
 
+    @classmethod
+    def of(cls, retcode: str, what: str) -> SolveFailedError:
+        """The one wording of a failed solve: ``what`` says what the success was needed for.
+
+        Example
+        -------
+        >>> err = SolveFailedError.of("MaxIters", "its gradients would be wrong")
+        >>> err.retcode, str(err).split(";")[0]
+        ('MaxIters', 'the solve ended with retcode MaxIters, so its gradients would be wrong')
+        """
+        return cls(
+            f"the solve ended with retcode {retcode}, so {what}; fix the problem "
+            "(tolerances, maxiters, alg) and try again",
+            retcode=retcode,
+        )
+
 
 class JuliaError(BridgeError):
     """An exception raised inside Julia, carrying the Julia exception type and a short message.
@@ -54,3 +79,22 @@ class JuliaError(BridgeError):
         super().__init__(f"{julia_type}: {message}")
         self.julia_type = julia_type
         self.message = message
+
+
+# -- warnings ----------------------------------------------------------------------------------
+
+
+class BridgeWarning(UserWarning):
+    """Base class of every warning bridge emits on purpose (filter them all with this)."""
+
+
+class BridgeBackendWarning(BridgeWarning):
+    """Emitted once per process when ``backend="auto"`` cannot use the best engine."""
+
+
+class SolverWarning(BridgeWarning):
+    """A solve ended without success; the Solution holds the retcode and partial trajectory."""
+
+
+class GradientWarning(BridgeWarning):
+    """A gradient was computed, but may be inaccurate; the message says why and where."""

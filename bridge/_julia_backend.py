@@ -57,6 +57,14 @@ class JuliaBackend:
         self._loaded: set[str] = set()
         self._lock = threading.Lock()
 
+    def unsupported(self, prob: ODEProblem, *, gradient: bool) -> str | None:
+        if not prob.is_julia and not prob.trace:
+            return (
+                "it was built with trace=False, so there is no Julia code for its right-hand "
+                "side (trace it, or write it as a bridge.JuliaFunction)"
+            )
+        return None
+
     def _rhs_key(self, prob: ODEProblem) -> str:
         """Load the problem's right-hand side into Julia (once) and return its key."""
         if prob.is_julia:

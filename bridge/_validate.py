@@ -111,6 +111,8 @@ class SolveOptions:
     reltol: float
     abstol: float
     maxiters: int
+    #: Show a progress bar over t (tqdm) on the engines that can report progress.
+    progress: bool = False
 
 
 def check_options(
@@ -119,6 +121,7 @@ def check_options(
     reltol: Any,
     abstol: Any,
     maxiters: Any,
+    progress: Any = False,
 ) -> SolveOptions:
     """Validate solve options against ``tspan``.
 
@@ -176,7 +179,11 @@ def check_options(
                     f"saveat must be strictly {order}, but saveat[{i}] = {float(ts[i])!r} and "
                     f"saveat[{i + 1}] = {float(ts[i + 1])!r}"
                 )
-    return SolveOptions(saveat=ts, reltol=rt, abstol=at, maxiters=int(maxiters))
+    if not isinstance(progress, (bool, np.bool_)):
+        raise BridgeTypeError(f"progress must be True or False, got {_short(progress)}")
+    return SolveOptions(
+        saveat=ts, reltol=rt, abstol=at, maxiters=int(maxiters), progress=bool(progress)
+    )
 
 
 def check_cotangent(cotangent: Any, shape: tuple[int, ...]) -> FloatArray:

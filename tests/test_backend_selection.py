@@ -32,7 +32,7 @@ def run_py(code: str, env: dict[str, str] | None = None) -> subprocess.Completed
 
 def test_unknown_backend_lists_valid_names():
     with pytest.raises(
-        ValueError, match=r"unknown backend 'fortran'.*'auto', 'julia', 'reference'"
+        ValueError, match=r"unknown backend 'fortran'.*'auto', 'julia', 'diffsol', 'reference'"
     ):
         requested_backend("fortran")
 

@@ -252,7 +252,7 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], str]] = [
         "backend-unknown",
         lambda: bridge.solve(good_problem(), backend="gpu"),
         ValueError,
-        r"unknown backend 'gpu'.*valid backends: 'auto', 'julia', 'reference'",
+        r"unknown backend 'gpu'.*valid backends: 'auto', 'julia', 'diffsol', 'reference'",
     ),
     (
         "sensealg-unknown",

@@ -225,7 +225,7 @@ def test_auto_backend_warning_is_emitted_once_under_threads(monkeypatch):
 
     if _julia.status().usable:
         pytest.skip("Julia is available, so auto does not fall back")
-    monkeypatch.setattr(_backend, "_warned", False)
+    monkeypatch.setattr(_backend, "_warned", set())
     monkeypatch.delenv("BRIDGE_BACKEND", raising=False)
     prob = bridge.ODEProblem(lotka_volterra, [1.0, 1.0], (0.0, 1.0), [1.5, 1.0, 3.0, 1.0])
     with warnings.catch_warnings(record=True) as caught:

@@ -68,6 +68,11 @@ class ReferenceBackend:
 
     name = BACKEND_NAME
 
+    def unsupported(self, prob: ODEProblem, *, gradient: bool) -> str | None:
+        if prob.is_julia:
+            return "its right-hand side is a bridge.JuliaFunction, which only Julia can run"
+        return None
+
     def solve(self, prob: ODEProblem, alg: Algorithm, opts: SolveOptions) -> Solution:
         return solve(prob, alg, opts)
 
