@@ -1,13 +1,8 @@
-"""Gradients of solves: ``value_and_grad`` for NumPy losses, and what the autograd adapters share.
+"""Gradients of solves: ``value_and_grad`` for NumPy losses.
 
 ``value_and_grad(loss, prob, ...)`` traces ``loss(u)`` exactly as a right-hand side is traced
 (``bridge._trace``: symbolic arrays, the tape of intermediates, chain-rule derivatives and
 generated NumPy code), so dL/du is exact, and chains it with the solve's pullback.
-
-``bridge.torch`` and ``bridge.jax`` use the helpers here so that both mean the same thing by
-``odeint(rhs_or_problem, u0, t, p)``: the problem template (a right-hand side is traced once
-per function and size), the solver-option check, the save-time check and the cotangent of
-the save times ``t``.
 """
 
 from __future__ import annotations
@@ -19,127 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import BridgeTypeError, BridgeValueError, GradientUnavailableError, TraceError
-from ._model import FloatArray, unflatten_params
+from ._errors import BridgeTypeError, BridgeValueError, TraceError
+from ._model import FloatArray
 from ._problem import ODEProblem
 from ._solution import Gradients
-from ._validate import as_float_vector
-
-#: The keyword options ``odeint`` passes on to ``bridge.vjp``.
-SOLVER_OPTIONS = ("reltol", "abstol", "maxiters")
-
-
-# --------------------------------------------------------------------- shared by the adapters
-
-
-def check_solver_options(options: dict[str, Any], where: str) -> dict[str, Any]:
-    """Refuse keyword options ``bridge.vjp`` would not understand, naming the valid ones.
-
-    Example
-    -------
-    >>> check_solver_options({"reltol": 1e-8}, "odeint")
-    {'reltol': 1e-08}
-    """
-    unknown = sorted(set(options) - set(SOLVER_OPTIONS))
-    if "saveat" in unknown:
-        raise BridgeTypeError(
-            f"{where}() takes no saveat: the solution is saved at the times t you pass "
-            "(tspan is (t[0], t[-1]))"
-        )
-    if unknown:
-        raise BridgeTypeError(
-            f"{where}() got unknown solver option(s) {', '.join(map(repr, unknown))}; "
-            f"valid options: {', '.join(SOLVER_OPTIONS)}"
-        )
-    return options
-
-
-def check_times(t: Any, name: str = "t") -> FloatArray:
-    """Save times for ``odeint``: finite, 1-D, at least two, strictly monotone.
-
-    Example
-    -------
-    >>> check_times([0.0, 0.5, 1.0])
-    array([0. , 0.5, 1. ])
-    """
-    ts = as_float_vector(t, name)
-    if ts.shape[0] < 2:
-        raise BridgeValueError(
-            f"{name} must hold at least two times (tspan is ({name}[0], {name}[-1])), got {ts!r}"
-        )
-    steps = np.diff(ts) * np.sign(ts[-1] - ts[0])
-    if ts[-1] == ts[0] or (steps <= 0).any():
-        i = int(np.argmax(steps <= 0))
-        a, b = float(ts[i]), float(ts[i + 1])
-        raise BridgeValueError(
-            f"{name} must be strictly increasing (or strictly decreasing, to integrate "
-            f"backwards), but {name}[{i}] = {a!r} and {name}[{i + 1}] = {b!r}"
-        )
-    return ts
-
-
-def template_problem(rhs_or_problem: Any, n_states: int, n_params: int, where: str) -> ODEProblem:
-    """The ODEProblem that ``odeint`` remakes for each call, its model traced.
-
-    A Python function is traced once per function and size (``trace_model`` caches it), so
-    an optimisation loop traces nothing after the first step. Constants the function closes
-    over are frozen at that first trace: pass anything that changes through ``p``.
-    """
-    if isinstance(rhs_or_problem, ODEProblem):
-        prob = rhs_or_problem
-        if prob.n_states != n_states:
-            raise BridgeValueError(
-                f"u0 has length {n_states}, but the problem {prob.name!r} has "
-                f"{prob.n_states} states"
-            )
-        if prob.n_params != n_params:
-            raise BridgeValueError(
-                f"p has length {n_params}, but the problem {prob.name!r} has "
-                f"{prob.n_params} parameters (flattened)"
-            )
-    elif callable(rhs_or_problem):
-        prob = ODEProblem(rhs_or_problem, np.zeros(n_states), (0.0, 1.0), np.zeros(n_params))
-    else:
-        raise BridgeTypeError(
-            f"{where}() needs a right-hand side f(u, p, t) or a bridge.ODEProblem as its first "
-            f"argument, got {type(rhs_or_problem).__name__}"
-        )
-    if not prob.is_julia:
-        prob.model  # noqa: B018  (trace now, on the template, so every remake shares it)
-    return prob
-
-
-def problem_at(template: ODEProblem, u0: FloatArray, p: FloatArray, t: FloatArray) -> ODEProblem:
-    """``template`` with this call's u0, flat p and tspan (t[0], t[-1]); the model is shared."""
-    params: Any = unflatten_params(p, template.param_spec) if template.param_spec else p
-    return template.remake(u0=u0, p=params, tspan=(float(t[0]), float(t[-1])))
-
-
-def t_cotangent(
-    prob: ODEProblem, t: FloatArray, u: FloatArray, cotangent: FloatArray, grad_u0: FloatArray
-) -> FloatArray:
-    """dL/dt for the save times, given dL/du (``cotangent``) and the pullback's dL/du0.
-
-    A saved state moves with its own time, ``du_i/dt_i = f(u_i, p, t_i)`` (i >= 1); moving
-    the start ``t[0]`` shifts the whole trajectory, ``du_i/dt_0 = -Φ(t_i, t_0) f(u0, p, t0)``,
-    whose sum over i is the pullback's dL/du0 less the direct term of ``u_0 = u0``.
-
-    Raises GradientUnavailableError for a Julia right-hand side (f is not callable here).
-    """
-    if prob.is_julia or not prob.model.has_derivatives:
-        raise GradientUnavailableError(
-            f"the gradient with respect to t needs f in Python, which problem {prob.name!r} "
-            "does not have; do not differentiate with respect to t"
-        )
-    model, p = prob.model, prob.p
-    f = np.empty_like(u)
-    f[0] = model.f(prob.u0, p, float(t[0]))
-    for i in range(1, len(t)):
-        f[i] = model.f(u[i], p, float(t[i]))
-    out: FloatArray = np.einsum("ij,ij->i", cotangent, f)
-    out[0] = -np.dot(grad_u0 - cotangent[0], f[0])
-    return out
-
 
 # ------------------------------------------------------------------------------ value_and_grad
 
@@ -279,6 +157,7 @@ def value_and_grad(
     (0.135335, array([-0.270671]))
     """
     from ._api import vjp
+    from ._odeint import check_solver_options
 
     if not callable(loss):
         raise BridgeTypeError(
@@ -303,12 +182,4 @@ def _same(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-9 * max(abs(a), abs(b), 1e-300) + 1e-300
 
 
-__all__ = [
-    "SOLVER_OPTIONS",
-    "check_solver_options",
-    "check_times",
-    "problem_at",
-    "t_cotangent",
-    "template_problem",
-    "value_and_grad",
-]
+__all__ = ["value_and_grad"]

@@ -43,18 +43,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._algorithms import check_alg, check_sensealg
-from ._api import solve, vjp
-from ._errors import BridgeError, BridgeTypeError, BridgeValueError, SolveFailedError
-from ._grad import (
-    check_solver_options,
-    check_times,
-    problem_at,
-    t_cotangent,
-    template_problem,
-)
-from ._problem import ODEProblem
-from ._validate import check_options
+from ._errors import BridgeError, BridgeTypeError, BridgeValueError
+from ._odeint import Odeint, check_values, default_inputs, prepare_odeint
 
 __all__ = ["odeint"]
 
@@ -157,29 +147,23 @@ def odeint(
     (4,)
     """
     global _warned_x64
-    check_solver_options(solver_options, "odeint")
-    check_alg(alg)
-    check_sensealg(sensealg)
-    check_options(
-        (0.0, 1.0), None, **{"reltol": 1e-3, "abstol": 1e-6, "maxiters": 1, **solver_options}
-    )
-    if isinstance(rhs_or_problem, ODEProblem):
-        u0 = rhs_or_problem.u0 if u0 is None else u0
-        p = rhs_or_problem.p if p is None else p
-    u0 = _as_array(u0, "u0")
-    p = _as_array(np.zeros(0) if p is None else p, "p")
-    t = _as_array(t, "t")
-    if u0.shape[0] == 0:
-        raise BridgeValueError("u0 must not be empty")
+    u0, p = default_inputs(rhs_or_problem, u0, p)
+    u0, p, t = _as_array(u0, "u0"), _as_array(p, "p"), _as_array(t, "t")
     if t.shape[0] < 2:
         raise BridgeValueError(
             f"t must hold at least two times (tspan is (t[0], t[-1])), got shape {tuple(t.shape)}"
         )
-    for x, name in ((u0, "u0"), (p, "p"), (t, "t")):
-        if _is_concrete(x):
-            (check_times if name == "t" else _check_finite)(np.asarray(x), name)
-    template = template_problem(rhs_or_problem, u0.shape[0], p.shape[0], "odeint")
-
+    call = prepare_odeint(
+        rhs_or_problem,
+        u0.shape[0],
+        p.shape[0],
+        alg=alg,
+        sensealg=sensealg,
+        backend=backend,
+        solver_options=solver_options,
+    )
+    if all(_is_concrete(x) for x in (u0, p, t)):
+        check_values(_f64(u0), _f64(p), _f64(t))
     x64 = bool(jax.config.read("jax_enable_x64"))
     work = jnp.float64 if x64 else jnp.float32
     if not x64 and not _warned_x64:
@@ -192,16 +176,9 @@ def odeint(
     out_dtype = jnp.promote_types(u0.dtype, p.dtype)
     if not jnp.issubdtype(out_dtype, jnp.floating):
         out_dtype = work
-    options = {"alg": alg, "backend": backend, **solver_options}
-    fn = _cached_solve(rhs_or_problem, template, options, sensealg, (t.shape[0], u0.shape[0]), work)
+    fn = _cached_solve(rhs_or_problem, call, (t.shape[0], u0.shape[0]), work)
     out = fn(u0.astype(work), t.astype(work), p.astype(work))
     return out.astype(out_dtype)
-
-
-def _check_finite(x: np.ndarray, name: str) -> None:
-    if not np.all(np.isfinite(x)):
-        i = int(np.flatnonzero(~np.isfinite(x))[0])
-        raise BridgeValueError(f"{name} must be finite, but entry {i} is {float(x[i])!r}")
 
 
 #: The custom_vjp functions built so far, most recent last. Reusing one for the same problem
@@ -213,19 +190,16 @@ _SOLVES_MAX = 128
 
 
 def _cached_solve(
-    owner: Any,
-    template: ODEProblem,
-    options: dict[str, Any],
-    sensealg: str,
-    shape: tuple[int, int],
-    work: Any,
+    owner: Any, call: Odeint, shape: tuple[int, int], work: Any
 ) -> Callable[[jax.Array, jax.Array, jax.Array], jax.Array]:
     key = (
         id(owner),
-        template.n_states,
-        template.n_params,
-        tuple(sorted(options.items())),
-        sensealg,
+        call.template.n_states,
+        call.template.n_params,
+        call.alg,
+        call.sensealg,
+        call.backend,
+        tuple(sorted(call.solver_options.items())),
         shape,
         np.dtype(work).name,
     )
@@ -234,7 +208,7 @@ def _cached_solve(
         if hit is not None and hit[0] is owner:
             _SOLVES.move_to_end(key)
             return hit[1]
-    fn = _differentiable_solve(template, options, sensealg, shape, work)
+    fn = _differentiable_solve(call, shape, work)
     with _PENDING_LOCK:
         _SOLVES[key] = (owner, fn)
         while len(_SOLVES) > _SOLVES_MAX:
@@ -243,50 +217,32 @@ def _cached_solve(
 
 
 def _differentiable_solve(
-    template: ODEProblem,
-    options: dict[str, Any],
-    sensealg: str,
-    shape: tuple[int, int],
-    work: Any,
+    call: Odeint, shape: tuple[int, int], work: Any
 ) -> Callable[[jax.Array, jax.Array, jax.Array], jax.Array]:
-    """The custom_vjp function (u0, t, p) -> u for one problem template and set of options."""
+    """The custom_vjp function (u0, t, p) -> u for one odeint set-up."""
     out_spec = jax.ShapeDtypeStruct(shape, work)
     token_spec = jax.ShapeDtypeStruct((), jnp.int32)
 
     def run_solve(u0: Any, t: Any, p: Any) -> np.ndarray:
-        t64 = check_times(_f64(t))
-        prob = problem_at(template, _f64(u0), _f64(p), t64)
-        sol = solve(prob, saveat=t64, **options)
-        if not sol.success:
-            raise SolveFailedError(
-                f"the solve ended with retcode {sol.retcode} before the last save time {t64[-1]}",
-                retcode=sol.retcode,
-            )
-        return np.asarray(sol.u, dtype=work)
-
-    def run_vjp(u0: Any, t: Any, p: Any) -> tuple[Any, Any, Any]:
-        t64 = check_times(_f64(t))
-        prob = problem_at(template, _f64(u0), _f64(p), t64)
-        sol, pullback = vjp(prob, saveat=t64, sensealg=sensealg, **options)
-        return prob, sol, pullback
+        return np.asarray(call.solve_at(_f64(u0), _f64(p), _f64(t)), dtype=work)
 
     def forward_cb(u0: Any, t: Any, p: Any) -> tuple[np.ndarray, np.ndarray]:
-        prob, sol, pullback = run_vjp(u0, t, p)
+        prob, u, pullback = call.vjp_at(_f64(u0), _f64(p), _f64(t))
         token = _remember((prob, pullback))
-        return np.asarray(sol.u, dtype=work), np.asarray(token, dtype=np.int32)
+        return np.asarray(u, dtype=work), np.asarray(token, dtype=np.int32)
 
     def backward_cb(
         token: Any, u0: Any, t: Any, p: Any, u: Any, cot: Any
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         kept = _recall(int(token))
         if kept is None:
-            prob, _, pullback = run_vjp(u0, t, p)
+            prob, _, pullback = call.vjp_at(_f64(u0), _f64(p), _f64(t))
         else:
             prob, pullback = kept
         cot64 = _f64(cot)
         grads = pullback(cot64)
         try:
-            g_t = t_cotangent(prob, _f64(t), _f64(u), cot64, grads.u0)
+            g_t = Odeint.t_cotangent(prob, _f64(t), _f64(u), cot64, grads.u0)
         except BridgeError:  # no Python f (JuliaFunction): NaN, harmless unless t is differentiated
             g_t = np.full(len(t), np.nan)
         return (

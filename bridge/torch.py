@@ -75,17 +75,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch.autograd.function import once_differentiable  # noqa: E402
 
-from ._algorithms import check_alg, check_sensealg  # noqa: E402
-from ._api import solve, vjp  # noqa: E402
-from ._errors import BridgeTypeError, BridgeValueError, SolveFailedError  # noqa: E402
-from ._grad import (  # noqa: E402
-    check_solver_options,
-    check_times,
-    problem_at,
-    t_cotangent,
-    template_problem,
-)
-from ._problem import ODEProblem  # noqa: E402
+from ._errors import BridgeTypeError, BridgeValueError  # noqa: E402
+from ._odeint import Odeint, check_solver_options, check_values, default_inputs  # noqa: E402
+from ._odeint import prepare_odeint as _prepare  # noqa: E402
 
 __all__ = ["NeuralODE", "mlp_rhs", "odeint"]
 
@@ -129,17 +121,10 @@ class _Solve(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx: Any,
-        u0: torch.Tensor,
-        p: torch.Tensor,
-        t: torch.Tensor,
-        template: ODEProblem,
-        options: dict[str, Any],
+        ctx: Any, u0: torch.Tensor, p: torch.Tensor, t: torch.Tensor, call: Odeint
     ) -> torch.Tensor:
-        t_np = _numpy(t)
-        prob = problem_at(template, _numpy(u0), _numpy(p), t_np)
-        sol, pullback = vjp(prob, saveat=t_np, **options)
-        out = _tensor(sol.u)
+        prob, u, pullback = call.vjp_at(_numpy(u0), _numpy(p), _numpy(t))
+        out = _tensor(u)
         ctx.prob, ctx.pullback = prob, pullback
         # Saved only so that autograd refuses a backward after an in-place edit of any of them
         # (the pullback and the t-gradient use the values as they were).
@@ -156,8 +141,8 @@ class _Solve(torch.autograd.Function):
         g_p = _tensor(grads.p) if ctx.needs_input_grad[1] else None
         g_t = None
         if ctx.needs_input_grad[2]:
-            g_t = _tensor(t_cotangent(ctx.prob, _numpy(t), _numpy(out), cot, grads.u0))
-        return g_u0, g_p, g_t, None, None
+            g_t = _tensor(Odeint.t_cotangent(ctx.prob, _numpy(t), _numpy(out), cot, grads.u0))
+        return g_u0, g_p, g_t, None
 
 
 def odeint(
@@ -219,40 +204,28 @@ def odeint(
     >>> u.sum().backward(); p.grad.shape
     torch.Size([4])
     """
-    check_solver_options(solver_options, "odeint")
-    check_alg(alg)
-    check_sensealg(sensealg)
-    if isinstance(rhs_or_problem, ODEProblem):
-        if u0 is None:
-            u0 = _tensor(rhs_or_problem.u0)
-        if p is None:
-            p = _tensor(rhs_or_problem.p)
-    if p is None:
-        p = torch.zeros(0, dtype=torch.float64)
+    u0, p = default_inputs(rhs_or_problem, u0, p)
     u0 = _as_tensor(u0, "u0")
     p = _as_tensor(p, "p")
     t = _as_tensor(t, "t")
-    if u0.shape[0] == 0:
-        raise BridgeValueError("u0 must not be empty")
-    check_times(_numpy(t.to(torch.float64)))
-    template = template_problem(rhs_or_problem, u0.shape[0], p.shape[0], "odeint")
+    call = _prepare(
+        rhs_or_problem,
+        u0.shape[0],
+        p.shape[0],
+        alg=alg,
+        sensealg=sensealg,
+        backend=backend,
+        solver_options=solver_options,
+    )
+    u0_64, p_64, t_64 = (x.to(torch.float64) for x in (u0, p, t))
+    check_values(_numpy(u0_64), _numpy(p_64), _numpy(t_64))
     out_dtype = torch.promote_types(u0.dtype, p.dtype)
     if not out_dtype.is_floating_point:
         out_dtype = torch.float64
-    options = {"alg": alg, "sensealg": sensealg, "backend": backend, **solver_options}
-    u0_64, p_64, t_64 = (x.to(torch.float64) for x in (u0, p, t))
     if torch.is_grad_enabled() and (u0.requires_grad or p.requires_grad or t.requires_grad):
-        out = _Solve.apply(u0_64, p_64, t_64, template, options)
+        out = _Solve.apply(u0_64, p_64, t_64, call)
     else:
-        t_np = _numpy(t_64)
-        prob = problem_at(template, _numpy(u0_64), _numpy(p_64), t_np)
-        sol = solve(prob, alg, saveat=t_np, backend=backend, **solver_options)
-        if not sol.success:
-            raise SolveFailedError(
-                f"the solve ended with retcode {sol.retcode} before the last save time {t_np[-1]}",
-                retcode=sol.retcode,
-            )
-        out = _tensor(sol.u)
+        out = _tensor(call.solve_at(_numpy(u0_64), _numpy(p_64), _numpy(t_64)))
     return out if out_dtype == torch.float64 else out.to(out_dtype)
 
 

@@ -122,14 +122,16 @@ def test_float32_is_cast_once_and_back():
 
 
 def test_float64_inputs_are_not_copied(monkeypatch):
+    import bridge._api
+
     seen = {}
-    real_vjp = bt.vjp
+    real_vjp = bridge._api.vjp
 
     def spy(prob, *args, **kw):
         seen["prob"] = prob
         return real_vjp(prob, *args, **kw)
 
-    monkeypatch.setattr(bt, "vjp", spy)
+    monkeypatch.setattr(bridge._api, "vjp", spy)
     u0, p = tensor([2.0], grad=True), tensor([0.7], grad=True)
     bt.odeint(decay, u0, tensor([0.0, 1.0]), p, **TIGHT)
     assert np.shares_memory(seen["prob"].u0, u0.detach().numpy())
