@@ -16,29 +16,54 @@ import time
 import urllib.parse
 from collections.abc import Sequence
 
+from ._errors import BridgeError
+
+
+def _engine_report(name: str) -> str:
+    """What one engine's own module says about itself (versions, or why it is missing)."""
+    if name == "julia":
+        from . import _julia
+
+        return _julia.status().describe()
+    if name == "diffsol":
+        try:
+            from ._diffsol import describe
+        except ImportError:
+            return "diffsol: bridge's diffsol engine is not part of this installation"
+        return describe()
+    import scipy
+
+    return (
+        f"SciPy {scipy.__version__} (always available; the oracle the others are checked against)"
+    )
+
 
 def _doctor(args: argparse.Namespace) -> int:
-    from . import __version__, _julia
-    from ._backend import ENV_VAR, requested_backend
+    from . import __version__
+    from ._backend import ENGINES, ENV_VAR, choose_backend
 
-    t0 = time.perf_counter()
-    st = _julia.status()
-    took = time.perf_counter() - t0
     print(f"bridge {__version__} (Python {sys.version.split()[0]})")
-    print(st.describe())
-    print(f"(detection took {took * 1000:.0f} ms, offline)")
+    t0 = time.perf_counter()
+    for engine in ENGINES:
+        reason = engine.availability()
+        state = "available" if reason is None else "unavailable"
+        print(f"\n[{engine.name}] {state}")
+        for line in _engine_report(engine.name).splitlines():
+            print(f"  {line}")
+    took = time.perf_counter() - t0
+    print(f"\n(detection took {took * 1000:.0f} ms, offline)")
     try:
-        asked = requested_backend(None)
-    except ValueError as exc:
-        print(f"{ENV_VAR} is invalid: {exc}")
+        choice = choose_backend(None, warn=False)
+    except BridgeError as exc:
+        asked = os.environ.get(ENV_VAR, "<unset>")
+        print(f"Backend: {ENV_VAR}={asked} cannot be used: {exc}")
         return 1
-    runs = "julia" if (asked == "julia" or (asked == "auto" and st.usable)) else "reference"
-    if asked == "julia" and not st.usable:
-        runs = "none: backend='julia' is requested but unavailable"
+    env = os.environ.get(ENV_VAR, "<unset>")
     print(
-        f"Backend: requested {asked!r} ({ENV_VAR}={os.environ.get(ENV_VAR, '<unset>')}); "
-        f"solves will use: {runs}"
+        f"Backend: requested {choice.requested!r} ({ENV_VAR}={env}); solves will use: {choice.name}"
     )
+    for name, reason in choice.skipped:
+        print(f"  {name} passed over: {reason}")
     return 0
 
 
@@ -108,7 +133,7 @@ def _install(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from ._demo import run_demo
+    from .demo import run_demo
 
     return run_demo(iterations=args.iterations, backend=args.backend, outdir=args.outdir)
 

@@ -11,7 +11,7 @@ Run::
     python examples/fit_lotka_volterra.py            # 100 steps
     python examples/fit_lotka_volterra.py --quick    # 20 steps (also BRIDGE_EXAMPLES_QUICK=1)
 
-The fit itself lives in ``bridge._demo`` (it is also ``python -m bridge demo``); this script
+The fit itself lives in ``bridge.demo`` (it is also ``python -m bridge demo``); this script
 shows its loss as it falls and checks the outcome, exiting non-zero if the loss did not fall
 by the expected factor or the plot was not written.
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bridge._demo import (
+from bridge.demo import (
     describe_backend,
     fit_lotka_volterra,
     plot_fit,

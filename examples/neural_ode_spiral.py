@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 import bridge
-from bridge._demo import describe_backend, report_plot
+from bridge.demo import describe_backend, report_plot
 
 U0 = [2.0, 0.0]
 TSPAN = (0.0, 1.5)

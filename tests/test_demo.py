@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bridge import _demo, _julia
+from bridge import _julia
+from bridge import demo as _demo
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,7 +34,7 @@ def test_demo_command(tmp_path):
     proc = run_demo_cli("--iterations", "20", "--outdir", str(tmp_path))
     out = proc.stdout
     assert proc.returncode == 0, f"stdout:\n{out}\nstderr:\n{proc.stderr}"
-    assert re.search(r"^Backend: (julia|reference)", out, re.M)
+    assert re.search(r"^Backend: (julia|diffsol|reference)", out, re.M)
     before = float(re.search(r"^Loss before: (\S+)", out, re.M).group(1))
     after = float(re.search(r"^Loss after:\s+(\S+)", out, re.M).group(1))
     assert after < before / 10  # 4937 -> ~36 in 20 steps

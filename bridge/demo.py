@@ -1,5 +1,8 @@
 """The main job, ``python -m bridge demo``: fit Lotka–Volterra parameters by gradient descent.
 
+Public so that the examples (and users) can reuse its pieces: ``fit_lotka_volterra``,
+``plot_fit``, ``Adam``, ``describe_backend``, ``report_plot``.
+
 This is DiffEqFlux's classic demo (the one in the founding talk), run from Python: start the
 Lotka–Volterra parameters at ``[2.2, 1.0, 2.0, 0.4]``, solve from ``u0 = [1, 1]`` over
 ``(0, 10)`` saving every 0.1, and take Adam steps (learning rate 0.1) on the loss
@@ -15,7 +18,6 @@ import functools
 import os
 import sys
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,7 +170,7 @@ def fit_lotka_volterra(
     p_start : sequence of 4 floats
         Initial parameters ``(a, b, c, d)``.
     backend : str, optional
-        ``"auto"``, ``"julia"`` or ``"reference"`` (default: ``BRIDGE_BACKEND``, then auto).
+        ``"auto"`` or an engine name (default: ``BRIDGE_BACKEND``, then auto).
     reltol, abstol : float
         Solver tolerances; DifferentialEquations.jl's defaults (1e-3, 1e-6), as in the
         talk's demo. They are enough: on the reference backend, tightening them to
@@ -322,34 +324,32 @@ def report_plot(png: Path | None) -> bool:
 
 
 def describe_backend(backend: str | None) -> tuple[str, str]:
-    """Resolve the backend quietly; return its name and a ``Backend: ...`` text to print.
+    """Choose the backend quietly; return its name and a ``Backend: ...`` text to print.
 
-    The text says why the reference backend runs and how to get Julia, so callers can
-    silence bridge's one-time fallback warning and print this instead.
+    The text says which engine runs and, when ``auto`` passed over a better one, why and how
+    to get it, so callers can silence bridge's one-time backend warning and print this.
 
     Example
     -------
     >>> describe_backend("reference")
     ('reference', 'Backend: reference (SciPy; asked for)')
     """
-    from . import _julia
-    from ._backend import BridgeBackendWarning, requested_backend, resolve_backend
+    from ._backend import ENGINES, choose_backend
 
-    asked = requested_backend(backend)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", BridgeBackendWarning)
-        name = resolve_backend(backend)
-    if name == "julia":
-        version = _julia.status().version
-        return name, f"Backend: julia (Julia {version}, DifferentialEquations.jl)"
-    if asked == "reference":
-        return name, "Backend: reference (SciPy; asked for)"
-    st = _julia.status()
-    return name, (
-        "Backend: reference (SciPy)\n"
-        f"  Julia is not available: {st.reason}.\n"
-        f"  To use Julia: {_julia.INSTALL_HINT}."
-    )
+    choice = choose_backend(backend, warn=False)
+    what = {
+        "julia": "Julia's DifferentialEquations.jl",
+        "diffsol": "diffsol, compiled",
+        "reference": "SciPy",
+    }[choice.name]
+    asked = "; asked for" if choice.requested != "auto" else ""
+    lines = [f"Backend: {choice.name} ({what}{asked})"]
+    hints = {e.name: e.install_hint for e in ENGINES}
+    for name, reason in choice.skipped:
+        title = "Julia" if name == "julia" else name
+        lines.append(f"  {title} is not available: {reason}.")
+        lines.append(f"  To use {title}: {hints[name]()}.")
+    return choice.name, "\n".join(lines)
 
 
 def run_demo(iterations: int = 100, backend: str | None = None, outdir: str = ".") -> int:
