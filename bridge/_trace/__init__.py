@@ -6,6 +6,9 @@ symbolic arrays (``symarray.SymArray``), records a straight-line program (``tape
 (``derivatives.py``), schedules programs for f, the Jacobians and the VJPs with common
 subexpressions (``program.py``), and prints them as Python (``numpy_codegen.py``) and Julia
 (``julia_codegen.py``). ``model.TracedModel`` ties it together as a ``bridge._model.Model``.
+
+Every operation's spellings (SymPy, NumPy ufunc, ``math``, generated Python, Julia, ...) are
+one row of ``ops.py``; a new target language adds a column there.
 """
 
 from .model import TracedModel, trace_model

@@ -1,29 +1,25 @@
-"""NumPy ufuncs and array functions applied to traced arrays.
+"""NumPy ufuncs and array functions on object arrays of SymPy expressions.
 
-Elementwise operations map SymPy functions over object arrays. Sums and matrix products are
-built as one flat ``Add`` per element (NumPy's object loops would add pairwise, which is
-quadratic in SymPy) and each result element is named on the tape. Shape-only functions
-(stack, reshape, concatenate, ...) run NumPy itself on the object arrays. Everything else is
-refused by name.
+Everything here works on plain object ndarrays (what a ``SymArray`` holds) and returns
+them; ``symarray.py`` unwraps traced arrays before calling in and wraps the results, so
+this module does not know the traced type (and the two do not import each other).
+
+Elementwise operations map the constructors of the operation table (``ops.py``) over
+object arrays. Sums and matrix products are built as one flat ``Add`` per element (NumPy's
+object loops would add pairwise, which is quadratic in SymPy) and each result element is
+named on the tape. Shape-only functions (stack, reshape, concatenate, ...) run NumPy itself
+on the object arrays. Everything else is refused by name.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 import sympy as sp
 
-from . import functions as fn
-from .symarray import (
-    _BINARY,
-    _CHEAP_UNARY,
-    _NAMED_UNARY,
-    SymArray,
-    _objects,
-    to_expr,
-    to_objects,
-)
+from .ops import OPS, UFUNCS
 from .tape import Tape
 
 # Functions that only move elements around (or combine them with + - *), so NumPy's own
@@ -38,35 +34,77 @@ _STRUCTURAL = {
 }  # fmt: skip
 
 
-def _is_sum(expr: sp.Basic) -> bool:
-    return isinstance(expr, sp.Add)
+def constant(value: Any, tape: Tape) -> sp.Basic:
+    """A number (or an expression already in an object array) as a SymPy object.
+
+    Example
+    -------
+    >>> constant(2, Tape("f")), constant(0.5, Tape("f")), constant(True, Tape("f"))
+    (2, 0.500000000000000, True)
+    """
+    if isinstance(value, sp.Basic):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return sp.true if value else sp.false
+    if isinstance(value, (int, np.integer)):
+        return sp.Integer(int(value))
+    if isinstance(value, (float, np.floating)):
+        if not math.isfinite(value):
+            raise tape.error(
+                f"the constant {float(value)!r} is not finite",
+                "NaN and infinite constants cannot be compiled into the model; "
+                "use a large finite number, or np.clip(x, lo, None) for a one-sided bound",
+            )
+        return sp.Float(float(value))
+    if isinstance(value, (complex, np.complexfloating)):
+        raise tape.error(f"the complex constant {value!r} is not supported (real models only)")
+    raise tape.error(f"cannot use a {type(value).__name__} ({value!r}) in a traced expression")
+
+
+def as_objects(value: Any, tape: Tape) -> np.ndarray:
+    """An array-like of numbers and expressions as an object array of SymPy objects."""
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        flat = value.ravel()
+        if all(isinstance(x, sp.Basic) for x in flat):
+            return value
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise tape.error(f"cannot make an array from {type(value).__name__}: {exc}") from exc
+    if arr.dtype.kind not in "biufO":
+        raise tape.error(f"arrays of dtype {arr.dtype} are not supported in traced code")
+    out = np.empty(arr.shape, dtype=object)
+    flat_in, flat_out = arr.ravel(), out.ravel()  # out is fresh, so ravel() is a view
+    for i in range(flat_in.size):
+        flat_out[i] = constant(flat_in[i], tape)
+    return out
+
+
+def scalar(expr: Any) -> np.ndarray:
+    """A 0-d object array from an elementwise result (frompyfunc returns bare 0-d scalars)."""
+    if isinstance(expr, np.ndarray):
+        return expr
+    out = np.empty((), dtype=object)
+    out[()] = expr
+    return out
 
 
 def _bind_sum(tape: Tape, expr: sp.Basic) -> sp.Basic:
-    return tape.bind(expr) if _is_sum(expr) else expr
+    return tape.bind(expr) if isinstance(expr, sp.Add) else expr
 
 
-def _wrap(tape: Tape, result: Any) -> Any:
+def _as_result(tape: Tape, result: Any) -> Any:
     if isinstance(result, np.ndarray):
-        return SymArray(to_objects(result, tape), tape)
+        return as_objects(result, tape)
     if isinstance(result, (list, tuple)) and result and isinstance(result[0], np.ndarray):
-        return [SymArray(to_objects(r, tape), tape) for r in result]
+        return [as_objects(r, tape) for r in result]
     if isinstance(result, sp.Basic):
-        return SymArray(_objects(result), tape)
+        return scalar(result)
     return result
 
 
-def _unwrap(value: Any) -> Any:
-    """Replace traced arrays (also inside a list/tuple of arrays) by their object arrays."""
-    if isinstance(value, SymArray):
-        return value.data
-    if isinstance(value, (list, tuple)):
-        return type(value)(_unwrap(v) for v in value)
-    return value
-
-
-def apply_ufunc(tape: Tape, ufunc: np.ufunc, method: str, inputs: Any, kwargs: Any) -> Any:
-    """``ufunc(*inputs)`` on traced values (see ``SymArray.__array_ufunc__``)."""
+def apply_ufunc(tape: Tape, ufunc: np.ufunc, method: str, inputs: Any, kwargs: Any) -> np.ndarray:
+    """``ufunc(*inputs)`` on unwrapped traced values; an object array."""
     name = ufunc.__name__
     tape.note_operands(inputs)
     if kwargs.get("out") is not None:
@@ -75,29 +113,29 @@ def apply_ufunc(tape: Tape, ufunc: np.ufunc, method: str, inputs: Any, kwargs: A
         return sum_(tape, inputs[0], kwargs.get("axis", 0))
     if method != "__call__":
         raise tape.error(f"np.{name}.{method} is not supported in traced code")
+    arrays = [as_objects(x, tape) for x in inputs]
     if name == "matmul":
-        return SymArray(_matmul(tape, *(to_objects(x, tape) for x in inputs)), tape)
-    arrays = [to_objects(x, tape) for x in inputs]
+        return _matmul(tape, *arrays)
+    op = UFUNCS.get(name)
+    if op is None:
+        raise tape.error(
+            f"np.{name} is not supported in traced code",
+            "Supported ufuncs: " + ", ".join(sorted(UFUNCS)),
+        )
     try:
-        if name in _NAMED_UNARY:
-            f = _NAMED_UNARY[name]
-            result = np.frompyfunc(lambda a: tape.bind(f(a)), 1, 1)(arrays[0])
-        elif name in _CHEAP_UNARY:
-            result = np.frompyfunc(_CHEAP_UNARY[name], 1, 1)(arrays[0])
-        elif name in _BINARY:
-            result = np.frompyfunc(_BINARY[name], 2, 1)(*arrays)
+        if op.bind:
+            build = op.sympy
+            result = np.frompyfunc(lambda *a: tape.bind(build(*a)), op.arity, 1)(*arrays)
         else:
-            raise tape.error(
-                f"np.{name} is not supported in traced code",
-                "Supported ufuncs: " + ", ".join(sorted([*_NAMED_UNARY, *_CHEAP_UNARY, *_BINARY])),
-            )
+            result = np.frompyfunc(op.sympy, op.arity, 1)(*arrays)
     except (TypeError, ValueError, AttributeError) as exc:
         raise tape.error(f"np.{name} failed on traced values: {exc}") from exc
-    return SymArray(_objects(result), tape)
+    return scalar(result)
 
 
 def apply_function(tape: Tape, func: Any, args: Any, kwargs: Any) -> Any:
-    """A NumPy array function on traced values (see ``SymArray.__array_function__``)."""
+    """A NumPy array function on unwrapped traced values; object arrays (or what NumPy
+    returns for shape queries)."""
     name = func.__name__
     tape.note_operands(args)
     special = _SPECIAL.get(name)
@@ -106,10 +144,10 @@ def apply_function(tape: Tape, func: Any, args: Any, kwargs: Any) -> Any:
         return special(tape, *args, **kwargs)
     if name in _STRUCTURAL and "linalg" not in func.__module__:
         try:
-            result = func(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()})
+            result = func(*args, **kwargs)
         except (TypeError, ValueError, IndexError) as exc:
             raise tape.error(f"np.{name} failed on traced values: {exc}") from exc
-        return _wrap(tape, result)
+        return _as_result(tape, result)
     module = func.__module__.replace("numpy._core", "numpy").replace("numpy.core", "numpy")
     qualified = f"{module.replace('numpy', 'np', 1)}.{name}"
     raise tape.error(
@@ -119,16 +157,16 @@ def apply_function(tape: Tape, func: Any, args: Any, kwargs: Any) -> Any:
     )
 
 
-def sum_(tape: Tape, a: Any, axis: Any = None, keepdims: bool = False, **kw: Any) -> Any:
+def sum_(tape: Tape, a: Any, axis: Any = None, keepdims: bool = False, **kw: Any) -> np.ndarray:
     """``np.sum`` as one flat Add per result element (each named on the tape)."""
-    data = to_objects(a, tape)
+    data = as_objects(a, tape)
     if kw.get("out") is not None or kw.get("where") is not None:
         raise tape.error("np.sum with out= or where= is not supported in traced code")
     if axis is None:
-        result = _objects(_bind_sum(tape, sp.Add(*data.ravel())))
+        result = scalar(_bind_sum(tape, sp.Add(*data.ravel())))
         if keepdims:
             result = result.reshape((1,) * data.ndim)
-        return SymArray(result, tape)
+        return result
     if not isinstance(axis, (int, np.integer)):
         raise tape.error(f"np.sum(axis={axis!r}) is not supported: use an int axis or None")
     moved = np.moveaxis(data, int(axis), -1)
@@ -137,24 +175,25 @@ def sum_(tape: Tape, a: Any, axis: Any = None, keepdims: bool = False, **kw: Any
         result[idx] = _bind_sum(tape, sp.Add(*moved[idx]))
     if keepdims:
         result = np.expand_dims(result, int(axis))
-    return SymArray(result, tape)
+    return result
 
 
-def _mean(tape: Tape, a: Any, axis: Any = None, **kw: Any) -> Any:
-    data = to_objects(a, tape)
+def _mean(tape: Tape, a: Any, axis: Any = None, **kw: Any) -> np.ndarray:
+    data = as_objects(a, tape)
     count = data.size if axis is None else data.shape[int(axis)]
-    return sum_(tape, data, axis, **kw) * sp.Rational(1, count)
+    scale = sp.Rational(1, count)
+    return scalar(np.frompyfunc(lambda x: x * scale, 1, 1)(sum_(tape, data, axis, **kw)))
 
 
-def _prod(tape: Tape, a: Any, axis: Any = None, **kw: Any) -> Any:
-    data = to_objects(a, tape)
+def _prod(tape: Tape, a: Any, axis: Any = None, **kw: Any) -> np.ndarray:
+    data = as_objects(a, tape)
     if axis is None:
-        return SymArray(_objects(sp.Mul(*data.ravel())), tape)
+        return scalar(sp.Mul(*data.ravel()))
     moved = np.moveaxis(data, int(axis), -1)
     result = np.empty(moved.shape[:-1], dtype=object)
     for idx in np.ndindex(*result.shape):
         result[idx] = sp.Mul(*moved[idx])
-    return SymArray(result, tape)
+    return result
 
 
 def _matmul(tape: Tape, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -177,14 +216,14 @@ def _matmul(tape: Tape, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         out = out[0]
     if b.ndim == 1:
         out = out[..., 0]
-    return _objects(out)
+    return scalar(out)
 
 
-def _dot(tape: Tape, a: Any, b: Any, out: Any = None) -> Any:
-    x, y = to_objects(a, tape), to_objects(b, tape)
+def _dot(tape: Tape, a: Any, b: Any, out: Any = None) -> np.ndarray:
+    x, y = as_objects(a, tape), as_objects(b, tape)
     if x.ndim == 0 or y.ndim == 0:
-        return np.multiply(SymArray(x, tape), SymArray(y, tape))
-    return SymArray(_matmul(tape, x, y), tape)
+        return scalar(np.frompyfunc(OPS["multiply"].sympy, 2, 1)(x, y))
+    return _matmul(tape, x, y)
 
 
 def _condition(c: sp.Basic) -> sp.Basic:
@@ -193,26 +232,27 @@ def _condition(c: sp.Basic) -> sp.Basic:
     return sp.Ne(c, 0)
 
 
-def _where(tape: Tape, cond: Any, a: Any = None, b: Any = None) -> Any:
+def _where(tape: Tape, cond: Any, a: Any = None, b: Any = None) -> np.ndarray:
     if a is None or b is None:
         raise tape.error("np.where(condition) without values is not supported in traced code")
-    pick = np.frompyfunc(lambda c, x, y: sp.Piecewise((x, _condition(c)), (y, True)), 3, 1)
-    arrays = [to_objects(v, tape) for v in (cond, a, b)]
-    return SymArray(_objects(pick(*arrays)), tape)
+    build = OPS["where"].sympy
+    pick = np.frompyfunc(lambda c, x, y: build(_condition(c), x, y), 3, 1)
+    arrays = [as_objects(v, tape) for v in (cond, a, b)]
+    return scalar(pick(*arrays))
 
 
-def _clip(tape: Tape, a: Any, a_min: Any = None, a_max: Any = None, **kw: Any) -> Any:
-    x = to_objects(a, tape)
+def _clip(tape: Tape, a: Any, a_min: Any = None, a_max: Any = None, **kw: Any) -> np.ndarray:
+    x = as_objects(a, tape)
     if a_min is None and a_max is None:
         raise tape.error("np.clip needs at least one of a_min, a_max")
     if a_max is None:
-        result = np.frompyfunc(fn.Maximum, 2, 1)(x, to_objects(a_min, tape))
+        result = np.frompyfunc(OPS["maximum"].sympy, 2, 1)(x, as_objects(a_min, tape))
     elif a_min is None:
-        result = np.frompyfunc(fn.Minimum, 2, 1)(x, to_objects(a_max, tape))
+        result = np.frompyfunc(OPS["minimum"].sympy, 2, 1)(x, as_objects(a_max, tape))
     else:
-        lo, hi = to_objects(a_min, tape), to_objects(a_max, tape)
-        result = np.frompyfunc(fn.Clip, 3, 1)(x, lo, hi)
-    return SymArray(_objects(result), tape)
+        lo, hi = as_objects(a_min, tape), as_objects(a_max, tape)
+        result = np.frompyfunc(OPS["clip"].sympy, 3, 1)(x, lo, hi)
+    return scalar(result)
 
 
 _SPECIAL: dict[str, Any] = {
@@ -224,4 +264,4 @@ _SPECIAL: dict[str, Any] = {
     "clip": _clip,
 }
 
-__all__ = ["apply_function", "apply_ufunc", "sum_", "to_expr"]
+__all__ = ["apply_function", "apply_ufunc", "as_objects", "constant", "scalar", "sum_"]

@@ -16,6 +16,7 @@ import re
 import sympy as sp
 
 from .._errors import BridgeValueError
+from .ops import spellings
 from .printer import CodePrinter, prune_unused
 from .program import Program
 
@@ -25,36 +26,6 @@ _KEYWORDS = frozenset(
     "for function global if import let local macro module quote return struct true try "
     "using while abstract mutable primitive type where in isa outer public".split()
 )
-
-#: Julia function names for the functions the tracer produces (all in Base).
-JULIA_FUNCTIONS = {
-    "exp": "exp",
-    "log": "log",
-    "log1p": "log1p",
-    "expm1": "expm1",
-    "sqrt": "sqrt",
-    "sin": "sin",
-    "cos": "cos",
-    "tan": "tan",
-    "tanh": "tanh",
-    "sinh": "sinh",
-    "cosh": "cosh",
-    "atan": "atan",
-    "asin": "asin",
-    "acos": "acos",
-    "asinh": "asinh",
-    "atanh": "atanh",
-    "atan2": "atan",  # atan(y, x)
-    "Abs": "abs",
-    "sign": "sign",
-    "Sign": "sign",
-    "Minimum": "min",
-    "Maximum": "max",
-    "Clip": "clamp",
-}
-
-# Names the generated code defines; also what NAMES in the Julia printer must never shadow.
-FUNCTION_NAMES = ("f!", "jac!", "paramjac!", "vjp!", "vjp_p!")
 
 
 class JuliaPrinter(CodePrinter):
@@ -68,7 +39,7 @@ class JuliaPrinter(CodePrinter):
     """
 
     language = "Julia"
-    functions = JULIA_FUNCTIONS
+    functions = spellings("julia")
     power = "^"
 
     def format_float(self, value: float) -> str:
@@ -82,17 +53,11 @@ class JuliaPrinter(CodePrinter):
             text += ".0"
         return text
 
-    def select(self, cond: str, a: str, b: str) -> str:
-        return f"ifelse({cond}, {a}, {b})"
+    def _print_BooleanTrue(self, expr: object) -> tuple[str, int]:
+        return "true", 100
 
-    def _print_Not(self, expr: sp.Not) -> str:
-        return f"!({self._print(expr.args[0])})"
-
-    def _print_BooleanTrue(self, expr: object) -> str:
-        return "true"
-
-    def _print_BooleanFalse(self, expr: object) -> str:
-        return "false"
+    def _print_BooleanFalse(self, expr: object) -> tuple[str, int]:
+        return "false", 100
 
 
 def _julia_names(program: Program) -> dict[sp.Symbol, str]:

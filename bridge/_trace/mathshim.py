@@ -17,30 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from .ops import MATH
 from .symarray import SymArray
 
+# math name -> the NumPy ufunc traced for it (``log`` takes a base: see _traced_log).
 _NUMPY_EQUIVALENT = {
-    "exp": np.exp,
-    "log1p": np.log1p,
-    "expm1": np.expm1,
-    "sqrt": np.sqrt,
-    "fabs": np.absolute,
-    "sin": np.sin,
-    "cos": np.cos,
-    "tan": np.tan,
-    "tanh": np.tanh,
-    "sinh": np.sinh,
-    "cosh": np.cosh,
-    "atan": np.arctan,
-    "asin": np.arcsin,
-    "acos": np.arccos,
-    "asinh": np.arcsinh,
-    "atanh": np.arctanh,
-    "atan2": np.arctan2,
-    "pow": np.power,
-    "hypot": np.hypot,
-    "log10": np.log10,
-    "log2": np.log2,
+    name: getattr(np, op.numpy[0])
+    for name, op in MATH.items()
+    if name != "log" and hasattr(math, name)
 }
 
 

@@ -15,6 +15,7 @@ assignment.
 
 from __future__ import annotations
 
+import builtins
 import math
 from collections.abc import Callable
 from typing import Any
@@ -23,42 +24,18 @@ import numpy as np
 import sympy as sp
 
 from .._errors import BridgeValueError
+from .ops import ROWS, spellings
 from .printer import CodePrinter, prune_unused
 from .program import Program
-
-_FUNCTIONS = {
-    "exp": "exp",
-    "log": "log",
-    "log1p": "log1p",
-    "expm1": "expm1",
-    "sqrt": "sqrt",
-    "sin": "sin",
-    "cos": "cos",
-    "tan": "tan",
-    "tanh": "tanh",
-    "sinh": "sinh",
-    "cosh": "cosh",
-    "atan": "arctan",
-    "asin": "arcsin",
-    "acos": "arccos",
-    "asinh": "arcsinh",
-    "atanh": "arctanh",
-    "atan2": "arctan2",
-    "Abs": "abs",
-    "sign": "sign",
-    "Sign": "sign",
-    "Minimum": "minimum",
-    "Maximum": "maximum",
-    "Clip": "clip",
-}
 
 
 def _sign(x: float) -> float:
     return float((x > 0) - (x < 0)) if x == x else x
 
 
-_HELPERS: dict[str, Any] = {
-    "abs": abs,
+# The fast path's helpers (Python floats): the ``py_fast`` names of the operation table that
+# are not math/builtins functions.
+_FAST_HELPERS: dict[str, Any] = {
     "sign": _sign,
     "minimum": lambda a, b: a if a <= b else b,
     "maximum": lambda a, b: a if a >= b else b,
@@ -66,18 +43,21 @@ _HELPERS: dict[str, Any] = {
     "where": lambda c, a, b: a if c else b,
     "logical_not": lambda c: not c,
 }
+_MODULES = {"math": math, "np": np, "builtins": builtins}
 
-_TRANSCENDENTAL = [name for name in _FUNCTIONS.values() if name not in _HELPERS]
+
+def _resolve(spelling: str) -> Any:
+    module, _, name = spelling.rpartition(".")
+    return getattr(_MODULES[module], name) if module else _FAST_HELPERS[name]
 
 
 def _namespace(fast: bool) -> dict[str, Any]:
-    ns: dict[str, Any] = dict(_HELPERS)
-    for name in _TRANSCENDENTAL:
-        if fast:
-            ns[name] = getattr(math, name.replace("arc", "a"))
-        else:
-            ns[name] = getattr(np, name)
-    ns["fpow"] = math.pow if fast else np.power
+    ns: dict[str, Any] = {}
+    for op in ROWS:
+        if op.py is not None:
+            spelling = op.py_fast if fast else op.py_numpy
+            assert spelling is not None
+            ns[op.py] = _resolve(spelling)
     ns.update(array=np.array, zeros=np.zeros, float64=np.float64)
     return ns
 
@@ -93,22 +73,16 @@ class NumpyPrinter(CodePrinter):
     """
 
     language = "NumPy"
-    functions = _FUNCTIONS
+    functions = spellings("py")
     power = "**"
 
     def format_float(self, value: float) -> str:
         return repr(value)
 
     def real_power(self, base: sp.Expr, exp: sp.Expr) -> tuple[str, int]:
-        # math.pow raises on a negative base (-> NumPy fallback, nan) where ** would return
-        # a complex number.
-        return f"fpow({self.doprint(base)}, {self.doprint(exp)})", 100
-
-    def select(self, cond: str, a: str, b: str) -> str:
-        return f"where({cond}, {a}, {b})"
-
-    def _print_Not(self, expr: sp.Not) -> tuple[str, int]:
-        return f"logical_not({self.doprint(expr.args[0])})", 100
+        # Not ``**``: see the power row of the operation table.
+        pow_name = self.function_name("Pow")
+        return f"{pow_name}({self.doprint(base)}, {self.doprint(exp)})", 100
 
     def _print_BooleanTrue(self, expr: object) -> tuple[str, int]:
         return "True", 100

@@ -72,7 +72,7 @@ class CodePrinter:
     """Base printer: subclasses set ``language``, ``functions``, ``power`` and float format."""
 
     language = ""
-    #: SymPy function class name -> name in the target language.
+    #: SymPy head -> name in the target language: a column of the operation table (ops.py).
     functions: Mapping[str, str] = {}
     #: The power operator.
     power = "^"
@@ -223,6 +223,9 @@ class CodePrinter:
         lhs, rhs = self._wrap(expr.lhs, _ADD), self._wrap(expr.rhs, _ADD)
         return f"{lhs} {op} {rhs}", _RELATIONAL
 
+    def _print_Not(self, expr: Any) -> tuple[str, int]:
+        return f"{self.function_name('Not')}({self.doprint(expr.args[0])})", _ATOM
+
     def _print_And(self, expr: Any) -> tuple[str, int]:
         return " & ".join(f"({self.doprint(a)})" for a in expr.args), _RELATIONAL
 
@@ -234,9 +237,7 @@ class CodePrinter:
         if last_cond is not sp.true:
             raise self.unsupported(f"a Piecewise without a default ({expr})")
         text = self.doprint(last)
+        select = self.function_name("Piecewise")
         for value, cond in reversed(pieces):
-            text = self.select(self.doprint(cond), self.doprint(value), text)
+            text = f"{select}({self.doprint(cond)}, {self.doprint(value)}, {text})"
         return text, _ATOM
-
-    def select(self, cond: str, a: str, b: str) -> str:
-        raise NotImplementedError

@@ -16,151 +16,53 @@ b*x1
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import sympy as sp
 
-from . import functions as fn
+from . import arrayfuncs
+from .arrayfuncs import as_objects, scalar
+from .ops import ROWS
 from .tape import Tape
 
-# Elementwise functions that are worth an intermediate symbol per element (see tape.py).
-_NAMED_UNARY: dict[str, Callable[[Any], Any]] = {
-    "exp": sp.exp,
-    "log": sp.log,
-    "log1p": fn.log1p,
-    "expm1": fn.expm1,
-    "sqrt": sp.sqrt,
-    "sin": sp.sin,
-    "cos": sp.cos,
-    "tan": sp.tan,
-    "tanh": sp.tanh,
-    "sinh": sp.sinh,
-    "cosh": sp.cosh,
-    "arctan": sp.atan,
-    "arcsin": sp.asin,
-    "arccos": sp.acos,
-    "arcsinh": sp.asinh,
-    "arctanh": sp.atanh,
-    "log10": lambda a: sp.log(a) / sp.log(10),
-    "log2": lambda a: sp.log(a) / sp.log(2),
-    "exp2": lambda a: sp.Integer(2) ** a,
-    "cbrt": lambda a: fn.Sign(a) * sp.Abs(a) ** sp.Rational(1, 3),
-}
 
-_CHEAP_UNARY: dict[str, Callable[[Any], Any]] = {
-    "negative": lambda a: -a,
-    "positive": lambda a: a,
-    "absolute": sp.Abs,
-    "fabs": sp.Abs,
-    "sign": fn.Sign,
-    "square": lambda a: a**2,
-    "reciprocal": lambda a: 1 / a,
-    "logical_not": sp.Not,
-    "invert": sp.Not,
-}
-
-
-def _power(a: Any, b: Any) -> Any:
-    # x**2.0 -> x**2: the same value, but simpler derivatives and nicer generated code.
-    if isinstance(b, sp.Float) and float(b).is_integer() and abs(float(b)) <= 64:
-        b = sp.Integer(int(b))
-    return sp.Pow(a, b)
-
-
-_BINARY: dict[str, Callable[[Any, Any], Any]] = {
-    "add": lambda a, b: a + b,
-    "subtract": lambda a, b: a - b,
-    "multiply": lambda a, b: a * b,
-    "divide": lambda a, b: a / b,
-    "true_divide": lambda a, b: a / b,
-    "power": _power,
-    "float_power": _power,
-    "minimum": fn.Minimum,
-    "maximum": fn.Maximum,
-    "fmin": fn.Minimum,
-    "fmax": fn.Maximum,
-    "arctan2": sp.atan2,
-    "hypot": lambda a, b: sp.sqrt(a**2 + b**2),
-    "greater": sp.Gt,
-    "greater_equal": sp.Ge,
-    "less": sp.Lt,
-    "less_equal": sp.Le,
-    "equal": sp.Eq,
-    "not_equal": sp.Ne,
-    "logical_and": sp.And,
-    "logical_or": sp.Or,
-    "bitwise_and": sp.And,
-    "bitwise_or": sp.Or,
-}
-
-
-def to_expr(value: Any, tape: Tape) -> sp.Basic:
-    """One element (a 0-d SymArray, SymPy object or number) as a SymPy object."""
+def _unwrap(value: Any, tape: Tape) -> Any:
+    """``value`` with every traced array replaced by its object array (0-d ones, inside
+    lists and object arrays, by their expression), ready for ``arrayfuncs``."""
     if isinstance(value, SymArray):
-        if value.ndim != 0:
-            raise tape.error(f"expected a scalar, got a traced array of shape {value.shape}")
+        return value.data
+    if isinstance(value, (list, tuple)):
+        return type(value)(_element(v, tape) for v in value)
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        out = np.empty(value.shape, dtype=object)
+        flat_in, flat_out = value.ravel(), out.ravel()
+        for i in range(flat_in.size):
+            flat_out[i] = _element(flat_in[i], tape)
+        return out
+    return value
+
+
+def _element(value: Any, tape: Tape) -> Any:
+    if isinstance(value, SymArray) and value.ndim == 0:
         return value.data[()]
-    if isinstance(value, sp.Basic):
-        return value
-    if isinstance(value, (bool, np.bool_)):
-        return sp.true if value else sp.false
-    if isinstance(value, (int, np.integer)):
-        return sp.Integer(int(value))
-    if isinstance(value, (float, np.floating)):
-        if not math.isfinite(value):
-            raise tape.error(
-                f"the constant {float(value)!r} is not finite",
-                "NaN and infinite constants cannot be compiled into the model; "
-                "use a large finite number, or np.clip(x, lo, None) for a one-sided bound",
-            )
-        return sp.Float(float(value))
-    if isinstance(value, (complex, np.complexfloating)):
-        raise tape.error(f"the complex constant {value!r} is not supported (real models only)")
-    raise tape.error(f"cannot use a {type(value).__name__} ({value!r}) in a traced expression")
+    return _unwrap(value, tape)
 
 
 def to_objects(value: Any, tape: Tape) -> np.ndarray:
     """Any array-like (SymArray, ndarray, list of traced scalars, number) as an object array."""
     if isinstance(value, SymArray):
         return value.data
-    try:
-        arr = np.asarray(value)
-    except (ValueError, TypeError) as exc:
-        raise tape.error(f"cannot make an array from {type(value).__name__}: {exc}") from exc
-    if arr.dtype.kind not in "biufO":
-        raise tape.error(f"arrays of dtype {arr.dtype} are not supported in traced code")
-    out = np.empty(arr.shape, dtype=object)
-    flat_in, flat_out = arr.ravel(), out.ravel()  # out is fresh, so ravel() is a view
-    for i in range(flat_in.size):
-        flat_out[i] = to_expr(flat_in[i], tape)
-    return out
+    return as_objects(_unwrap(value, tape), tape)
 
 
-def _objects(shape_like: Any) -> np.ndarray:
-    """An object array from an elementwise result (frompyfunc returns bare scalars for 0-d)."""
-    if isinstance(shape_like, np.ndarray):
-        return shape_like
-    out = np.empty((), dtype=object)
-    out[()] = shape_like
-    return out
-
-
-def _find_tape(values: Sequence[Any]) -> Tape:
-    for v in values:
-        if isinstance(v, SymArray):
-            return v.tape
-        if isinstance(v, (list, tuple)):
-            for w in v:
-                if isinstance(w, SymArray):
-                    return w.tape
-        if isinstance(v, np.ndarray) and v.dtype == object:
-            for w in v.flat:
-                if isinstance(w, SymArray):
-                    return w.tape
-    raise AssertionError("no traced array among the arguments")
+def to_expr(value: Any, tape: Tape) -> sp.Basic:
+    """One element (a 0-d SymArray or a number) as a SymPy object."""
+    data = to_objects(value, tape)
+    if data.ndim != 0:
+        raise tape.error(f"expected a scalar, got a traced array of shape {data.shape}")
+    return data[()]
 
 
 class SymArray:
@@ -218,7 +120,7 @@ class SymArray:
             raise self.tape.error(
                 "indexing with a traced value", "indices must be concrete integers or slices"
             )
-        return SymArray(_objects(self.data[index]), self.tape)
+        return SymArray(scalar(self.data[index]), self.tape)
 
     def __setitem__(self, index: Any, value: Any) -> None:
         if _contains_traced(index):
@@ -270,19 +172,26 @@ class SymArray:
             raise self._needs_number(f"conversion to a {np.dtype(dtype)} array")
         out = np.empty(self.shape, dtype=object)
         for idx in np.ndindex(*self.shape):
-            out[idx] = SymArray(_objects(self.data[idx]), self.tape)
+            out[idx] = SymArray(scalar(self.data[idx]), self.tape)
         return out
 
     # -- NumPy protocols --------------------------------------------------------------------
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        from .arrayfuncs import apply_ufunc
-
-        return apply_ufunc(self.tape, ufunc, method, inputs, kwargs)
+        tape = self.tape
+        args = [_unwrap(x, tape) for x in inputs]
+        kw = {k: _unwrap(v, tape) for k, v in kwargs.items()}
+        return SymArray(arrayfuncs.apply_ufunc(tape, ufunc, method, args, kw), tape)
 
     def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
-        from .arrayfuncs import apply_function
-
-        return apply_function(self.tape, func, args, kwargs)
+        tape = self.tape
+        result = arrayfuncs.apply_function(
+            tape, func, _unwrap(args, tape), {k: _unwrap(v, tape) for k, v in kwargs.items()}
+        )
+        if isinstance(result, np.ndarray):
+            return SymArray(result, tape)
+        if isinstance(result, list) and result and isinstance(result[0], np.ndarray):
+            return [SymArray(r, tape) for r in result]
+        return result
 
     # -- operators (all through the ufunc path) ----------------------------------------------
     def __add__(self, o: Any) -> Any:
@@ -423,6 +332,6 @@ def _ufunc_method(name: str) -> Callable[[SymArray], Any]:
 
 # NumPy's object-dtype loops call ``element.<ufunc name>()``: with these, np.tanh works on an
 # object array of traced scalars such as ``np.array([x, y])``.
-for _name in [*_NAMED_UNARY, *_CHEAP_UNARY]:
+for _name in [name for op in ROWS if op.arity == 1 for name in op.numpy]:
     if not hasattr(SymArray, _name):
         setattr(SymArray, _name, _ufunc_method(_name))

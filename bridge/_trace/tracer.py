@@ -13,8 +13,9 @@ import numpy as np
 import sympy as sp
 
 from .._errors import TraceError
+from .arrayfuncs import scalar
 from .mathshim import with_math_shim
-from .symarray import SymArray, _objects, to_objects
+from .symarray import SymArray, to_objects
 from .tape import Tape, _message, traceback_location
 
 _BAD_CONSTANTS = (sp.S.NaN, sp.S.ComplexInfinity, sp.S.Infinity, sp.S.NegativeInfinity)
@@ -72,7 +73,7 @@ def trace(
     tape = Tape(name)
     u = SymArray.of_symbols(u_syms, tape)
     p = _param_argument(p_syms, param_spec, tape)
-    t = SymArray(_objects(t_sym), tape)
+    t = SymArray(scalar(t_sym), tape)
     try:
         out = with_math_shim(func)(u, p, t)
     except TraceError:

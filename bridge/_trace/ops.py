@@ -1,0 +1,211 @@
+"""The one table of operations: what each traced operation is called in every language.
+
+One ``Op`` row per operation holds its SymPy constructor, the NumPy ufuncs and ``math``
+functions that the tracer maps to it, and its spelling in every generated language. The
+tracer (``symarray.py``, ``arrayfuncs.py``, ``mathshim.py``) and the printers
+(``numpy_codegen.py``, ``julia_codegen.py``) read this table instead of keeping lists, so
+an operation is added in one place, and a new target language adds a column (a field of
+``Op`` with a default of ``None``, and a keyword in the rows that the target can print).
+
+Columns
+-------
+``numpy``, ``math``
+    The names users call: NumPy ufuncs (``np.arctan``) and ``math`` functions (``math.atan``)
+    traced to this operation.
+``sympy``, ``arity``, ``bind``
+    The constructor of the traced expression from SymPy arguments; ``bind`` names each
+    result element on the tape (worth it for transcendental functions, see ``tape.py``).
+``heads``
+    The SymPy node names (``type(expr).__name__``) the printers print with this row's
+    spellings. Rows without heads build plain arithmetic (``np.square``) and need none.
+``py``, ``py_fast``, ``py_numpy``
+    The name the generated Python calls, and what it is bound to on the fast path (Python
+    floats) and on the NumPy fallback (NumPy scalars, ``nan`` instead of exceptions):
+    ``"math.<name>"``, ``"np.<name>"``, ``"builtins.<name>"`` or the name of a helper of
+    ``numpy_codegen``.
+``julia``
+    The Julia spelling: a Base function, or a helper the generated module defines
+    (``julia_helper``, its one-line definition, Base-only and type-generic).
+
+Example
+-------
+>>> OPS["arctan"].julia, UFUNCS["arctan"].py, MATH["atan"].name
+('atan', 'arctan', 'arctan')
+>>> spellings("julia")["Minimum"]
+'min'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sympy as sp
+
+from . import functions as fn
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation and its spellings (see the module docstring for the columns)."""
+
+    name: str
+    sympy: Callable[..., Any]
+    arity: int
+    numpy: tuple[str, ...] = ()
+    math: tuple[str, ...] = ()
+    bind: bool = False
+    heads: tuple[str, ...] = ()
+    py: str | None = None
+    py_fast: str | None = None
+    py_numpy: str | None = None
+    julia: str | None = None
+    julia_helper: str | None = None
+
+
+def _power(a: Any, b: Any) -> Any:
+    # x**2.0 -> x**2: the same value, but simpler derivatives and nicer generated code.
+    if isinstance(b, sp.Float) and float(b).is_integer() and abs(float(b)) <= 64:
+        b = sp.Integer(int(b))
+    return sp.Pow(a, b)
+
+
+def _function(
+    name: str, sympy: Callable[..., Any], numpy: str, math: str, head: str, julia: str
+) -> Op:
+    """A transcendental function of Base/``math``/NumPy, bound on the tape."""
+    return Op(
+        name, sympy, 1, numpy=(numpy,), math=(math,), bind=True, heads=(head,),
+        py=numpy, py_fast=f"math.{math}", py_numpy=f"np.{numpy}", julia=julia,
+    )  # fmt: skip
+
+
+# fmt: off
+ROWS: tuple[Op, ...] = (
+    # -- transcendental functions: named on the tape --------------------------------------
+    _function("exp", sp.exp, "exp", "exp", "exp", "exp"),
+    _function("log", sp.log, "log", "log", "log", "log"),
+    _function("log1p", fn.log1p, "log1p", "log1p", "log1p", "log1p"),
+    _function("expm1", fn.expm1, "expm1", "expm1", "expm1", "expm1"),
+    _function("sqrt", sp.sqrt, "sqrt", "sqrt", "sqrt", "sqrt"),
+    _function("sin", sp.sin, "sin", "sin", "sin", "sin"),
+    _function("cos", sp.cos, "cos", "cos", "cos", "cos"),
+    _function("tan", sp.tan, "tan", "tan", "tan", "tan"),
+    _function("tanh", sp.tanh, "tanh", "tanh", "tanh", "tanh"),
+    _function("sinh", sp.sinh, "sinh", "sinh", "sinh", "sinh"),
+    _function("cosh", sp.cosh, "cosh", "cosh", "cosh", "cosh"),
+    _function("arctan", sp.atan, "arctan", "atan", "atan", "atan"),
+    _function("arcsin", sp.asin, "arcsin", "asin", "asin", "asin"),
+    _function("arccos", sp.acos, "arccos", "acos", "acos", "acos"),
+    _function("arcsinh", sp.asinh, "arcsinh", "asinh", "asinh", "asinh"),
+    _function("arctanh", sp.atanh, "arctanh", "atanh", "atanh", "atanh"),
+    # Rewritten into the functions above, so they need no spelling of their own.
+    Op("log10", lambda a: sp.log(a) / sp.log(10), 1, ("log10",), ("log10",), bind=True),
+    Op("log2", lambda a: sp.log(a) / sp.log(2), 1, ("log2",), ("log2",), bind=True),
+    Op("exp2", lambda a: sp.Integer(2) ** a, 1, ("exp2",), ("exp2",), bind=True),
+    Op(
+        "cbrt", lambda a: fn.Sign(a) * sp.Abs(a) ** sp.Rational(1, 3), 1, ("cbrt",), ("cbrt",),
+        bind=True,
+    ),
+    # -- cheap elementwise operations: not named ------------------------------------------
+    Op("negative", lambda a: -a, 1, ("negative",)),
+    Op("positive", lambda a: a, 1, ("positive",)),
+    Op(
+        "absolute", sp.Abs, 1, ("absolute", "fabs"), ("fabs",), heads=("Abs",),
+        py="abs", py_fast="builtins.abs", py_numpy="np.absolute", julia="abs",
+    ),
+    # SymPy's own ``sign`` arises as the derivative of ``Abs``.
+    Op(
+        "sign", fn.Sign, 1, ("sign",), heads=("Sign", "sign"),
+        py="sign", py_fast="sign", py_numpy="np.sign", julia="sign",
+    ),
+    Op("square", lambda a: a**2, 1, ("square",)),
+    Op("reciprocal", lambda a: 1 / a, 1, ("reciprocal",)),
+    Op(
+        "logical_not", sp.Not, 1, ("logical_not", "invert"), heads=("Not",),
+        py="logical_not", py_fast="logical_not", py_numpy="np.logical_not", julia="!",
+    ),
+    # -- binary operations ----------------------------------------------------------------
+    Op("add", lambda a, b: a + b, 2, ("add",)),
+    Op("subtract", lambda a, b: a - b, 2, ("subtract",)),
+    Op("multiply", lambda a, b: a * b, 2, ("multiply",)),
+    Op("divide", lambda a, b: a / b, 2, ("divide", "true_divide")),
+    # Integer powers print as the language's operator; ``py`` is for the others, where
+    # ``math.pow`` raises on a negative base (-> NumPy fallback, nan) where ``**`` would
+    # return a complex number.
+    Op(
+        "power", _power, 2, ("power", "float_power"), ("pow",), heads=("Pow",),
+        py="fpow", py_fast="math.pow", py_numpy="np.power",
+    ),
+    # fmin/fmax skip NaN in NumPy; traced as minimum/maximum they propagate it, which an
+    # ODE solver reports rather than integrating on.
+    Op(
+        "minimum", fn.Minimum, 2, ("minimum", "fmin"), heads=("Minimum",),
+        py="minimum", py_fast="minimum", py_numpy="np.minimum", julia="min",
+    ),
+    Op(
+        "maximum", fn.Maximum, 2, ("maximum", "fmax"), heads=("Maximum",),
+        py="maximum", py_fast="maximum", py_numpy="np.maximum", julia="max",
+    ),
+    Op(
+        "arctan2", sp.atan2, 2, ("arctan2",), ("atan2",), bind=True, heads=("atan2",),
+        py="arctan2", py_fast="math.atan2", py_numpy="np.arctan2", julia="atan",
+    ),
+    Op("hypot", lambda a, b: sp.sqrt(a**2 + b**2), 2, ("hypot",), ("hypot",)),
+    Op("greater", sp.Gt, 2, ("greater",)),
+    Op("greater_equal", sp.Ge, 2, ("greater_equal",)),
+    Op("less", sp.Lt, 2, ("less",)),
+    Op("less_equal", sp.Le, 2, ("less_equal",)),
+    Op("equal", sp.Eq, 2, ("equal",)),
+    Op("not_equal", sp.Ne, 2, ("not_equal",)),
+    Op("logical_and", sp.And, 2, ("logical_and", "bitwise_and")),
+    Op("logical_or", sp.Or, 2, ("logical_or", "bitwise_or")),
+    # -- array functions of three arguments (np.clip, np.where; not ufuncs) ---------------
+    Op(
+        "clip", fn.Clip, 3, heads=("Clip",),
+        py="clip", py_fast="clip", py_numpy="np.clip", julia="clamp",
+    ),
+    Op(
+        "where", lambda c, a, b: sp.Piecewise((a, c), (b, True)), 3, heads=("Piecewise",),
+        py="where", py_fast="where", py_numpy="np.where", julia="ifelse",
+    ),
+)
+# fmt: on
+
+#: Rows by name.
+OPS: Mapping[str, Op] = {op.name: op for op in ROWS}
+#: Rows by the NumPy ufunc name that is traced to them.
+UFUNCS: Mapping[str, Op] = {name: op for op in ROWS for name in op.numpy}
+#: Rows by the ``math`` function name that is traced to them.
+MATH: Mapping[str, Op] = {name: op for op in ROWS for name in op.math}
+
+
+def spellings(column: str) -> dict[str, str]:
+    """SymPy head -> spelling in ``column`` ("py", "julia", ...), for the rows that have one.
+
+    Example
+    -------
+    >>> spellings("py")["atan"], spellings("julia")["atan2"]
+    ('arctan', 'atan')
+    """
+    out: dict[str, str] = {}
+    for op in ROWS:
+        spelling = getattr(op, column)
+        if spelling is not None:
+            for head in op.heads:
+                out[head] = spelling
+    return out
+
+
+def _check_table() -> None:
+    if len(UFUNCS) != sum(len(o.numpy) for o in ROWS) or len(OPS) != len(ROWS):
+        raise AssertionError("a name appears in two rows of the operation table")
+    for op in ROWS:
+        if (op.py is None) != (op.py_fast is None) or (op.py is None) != (op.py_numpy is None):
+            raise AssertionError(f"row {op.name}: py, py_fast and py_numpy go together")
+
+
+_check_table()
+
+__all__ = ["MATH", "OPS", "ROWS", "UFUNCS", "Op", "spellings"]
