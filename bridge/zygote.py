@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 
 from . import _julia
-from ._arrays import array_from_julia, for_julia
 from ._backend import requested_backend
 from ._errors import BridgeTypeError, BridgeValueError, JuliaUnavailableError
-from ._julia_backend import function_key
+from ._julia.arrays import array_from_julia, for_julia, is_juliacall_object
+from ._julia.backend import function_key
 
 __all__ = ["gradient", "pullback"]
 
@@ -36,7 +36,7 @@ def _check_function(f: Any) -> Any:
                 "f is an empty string; give Julia code such as 'x -> sum(abs2, x)'"
             )
         return f
-    if type(f).__module__.split(".")[0] == "juliacall":
+    if is_juliacall_object(f):
         return f
     kind = "a Python function" if callable(f) else f"a {type(f).__name__}"
     raise BridgeTypeError(
@@ -47,7 +47,7 @@ def _check_function(f: Any) -> Any:
 
 
 def _check_arg(x: Any, i: int) -> Any:
-    if type(x).__module__.split(".")[0] == "juliacall":
+    if is_juliacall_object(x):
         return x
     if isinstance(x, (bool, np.bool_)):
         raise BridgeTypeError(f"argument {i} is a boolean; Zygote differentiates real numbers")

@@ -21,13 +21,15 @@ import pytest
 import bridge
 from bridge import _julia
 from bridge._algorithms import check_alg
-from bridge._arrays import (
+from bridge._julia import session
+from bridge._julia.arrays import (
+    JuliaMemory,
     cotangent_for_julia,
     for_julia,
     rows_from_julia,
     vector_from_julia,
 )
-from bridge._julia_backend import BACKEND, JuliaBackend, function_key, model_module_name
+from bridge._julia.backend import BACKEND, JuliaBackend, function_key, model_module_name
 from bridge._validate import check_options
 
 from .conformance.problems import LINEAR, LOTKA_VOLTERRA
@@ -113,7 +115,7 @@ class FakeJulia:
 @pytest.fixture
 def fake_julia(monkeypatch):
     fake = FakeJulia()
-    monkeypatch.setattr(_julia, "call", fake)
+    monkeypatch.setattr(session, "call", fake)
     return fake
 
 
@@ -133,7 +135,6 @@ def test_backend_hands_inputs_over_without_copies_and_solves_without_the_gil(fak
     assert ("solve_job", ("job",), True) in fake_julia.calls
     assert np.shares_memory(sol.u, fake_julia.matrix) and sol.u.flags.c_contiguous
     assert sol.u.shape == (3, 1) and sol.backend == "julia" and sol.stats.nf == 10
-    assert sol.extra["julia_u"] is fake_julia.matrix
 
 
 def test_backend_loads_a_julia_function_once(fake_julia):
@@ -180,8 +181,10 @@ def test_backend_loads_generated_model_source_by_key(fake_julia):
 def test_untraced_problem_is_refused_clearly(fake_julia):
     prob = bridge.ODEProblem(lambda u, p, t: -u, [1.0], (0.0, 1.0), trace=False)
     opts = check_options(prob.tspan, None, 1e-3, 1e-6, 9)
-    with pytest.raises(bridge.BridgeValueError, match=r"trace=False.*backend='reference'"):
+    assert "trace=False" in JuliaBackend().unsupported(prob, gradient=False)
+    with pytest.raises(bridge.BackendUnsupportedError, match=r"trace=False.*backend='reference'"):
         JuliaBackend().solve(prob, check_alg("Tsit5"), opts)
+    assert fake_julia.calls == []
 
 
 def test_backend_object_follows_the_protocol():
@@ -215,8 +218,14 @@ def test_julia_exception_becomes_bridge_julia_error_with_a_short_message():
     assert "Stacktrace" not in str(err) and "{" not in str(err)
 
 
+def _no_describe(e: Any) -> tuple[str, str]:
+    raise AssertionError("only juliacall.JuliaError is described")
+
+
 def test_method_error_on_the_called_function_becomes_julia_error():
-    err = _julia.translate_exception(TypeError("Julia: MethodError: no method matching g(::Int64)"))
+    err = _julia.translate_exception(
+        TypeError("Julia: MethodError: no method matching g(::Int64)"), describe=_no_describe
+    )
     assert isinstance(err, bridge.JuliaError) and err.julia_type == "MethodError"
     assert err.message == "no method matching g(::Int64)"
 
@@ -233,7 +242,7 @@ def test_unreadable_julia_exception_keeps_its_text():
     "exc", [ValueError("python"), KeyboardInterrupt(), bridge.BridgeValueError("ours")]
 )
 def test_other_exceptions_pass_through(exc):
-    assert _julia.translate_exception(exc) is exc
+    assert _julia.translate_exception(exc, describe=_no_describe) is exc
 
 
 def test_long_messages_are_cut():
@@ -247,8 +256,8 @@ def test_long_messages_are_cut():
 @pytest.fixture
 def no_julia(monkeypatch):
     status = _julia.JuliaStatus(usable=False, reason="no Julia executable (test)")
-    monkeypatch.setattr(_julia, "status", lambda refresh=False: status)
-    monkeypatch.setattr(_julia, "_MAIN", None)
+    monkeypatch.setattr(session, "status", lambda refresh=False: status)
+    monkeypatch.setattr(session, "_MAIN", None)
     return status
 
 
@@ -278,10 +287,11 @@ SENSEALGS = [s for s in bridge.SENSEALGS]
 def test_solution_is_a_view_of_the_julia_matrix():
     prob = LINEAR.problem("julia")
     sol = bridge.solve(prob, "Tsit5", saveat=0.25, backend="julia")
-    julia_u = sol.extra["julia_u"]
-    assert np.shares_memory(sol.u, np.asarray(julia_u))
+    owner = sol.u
+    while not isinstance(owner, JuliaMemory):
+        owner = owner.base  # the views' chain ends at the Julia array's owner
     pointer = _julia.jl().seval("x -> UInt(pointer(x))")
-    assert sol.u.ctypes.data == int(pointer(julia_u))
+    assert sol.u.ctypes.data == int(pointer(owner.value))
     assert sol.u.flags.c_contiguous and sol.u.shape == (9, 2)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bridge import _julia
+from bridge._julia import detection
 
 
 def _fake_julia(tmp_path: Path, body: str) -> Path:
@@ -28,7 +29,7 @@ def clean_env(monkeypatch, tmp_path):
     for var in ("PYTHON_JULIACALL_EXE", "PYTHON_JULIAPKG_EXE"):
         monkeypatch.delenv(var, raising=False)
     # an empty juliapkg project so a developer's real Julia does not leak into these tests
-    monkeypatch.setattr(_julia, "_juliapkg_meta", lambda: (None, str(tmp_path / "env")))
+    monkeypatch.setattr(detection, "_juliapkg_meta", lambda: (None, str(tmp_path / "env")))
     monkeypatch.setenv("PATH", str(tmp_path / "emptybin"))
     return monkeypatch
 

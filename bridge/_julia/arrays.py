@@ -1,26 +1,46 @@
-"""Where arrays cross the language boundary, and the only places they are copied.
+"""Where arrays cross the language boundary: the only place copies are made for Julia.
 
 The layout fact everything rests on: a C-ordered NumPy array of shape (nt, n) has exactly
 the memory of a column-major Julia ``Matrix`` of size (n, nt). So
 
 * inputs for Julia (u0, p, saveat, cotangents) are float64 and C-contiguous: such an array
   is handed over as is, anything else (other real dtypes, non-contiguous views) is copied
-  exactly once, here (``for_julia``);
+  exactly once, here (``for_julia``). The problem already owns float64 copies of its small
+  inputs (``bridge._problem``), so for u0 and p this is a no-op;
 * the (nt, n) cotangent goes over as its transpose, an (n, nt) F-contiguous view of the same
   memory, which PythonCall wraps as an n × nt ``PyArray`` (``cotangent_for_julia``);
-* Julia's n × nt solution matrix, which NumPy sees as an (n, nt) F-contiguous array, comes
-  back as its (nt, n) C-contiguous transpose (``rows_from_julia``).
+* Julia's n × nt solution matrix comes back, once, as a NumPy (n, nt) F-contiguous view of
+  Julia memory (``from_julia``, run by ``session.call`` with the call lock held), then as
+  its (nt, n) C-contiguous transpose (``rows_from_julia``).
 
-Pure NumPy: nothing here imports juliacall, so all of it is tested without Julia.
+Julia arrays come back owned by a ``JuliaMemory``, NumPy's ``base`` for every view of them:
+it read the array interface once (with the lock held) and keeps the Julia array alive;
+when the last view goes, it hands the Julia object to ``release`` instead of dropping it
+wherever the garbage collector happens to run (dropping a juliacall object enters Julia).
+
+Nothing here imports juliacall (its objects are recognised by module name), so all of it is
+tested without Julia.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from ._model import FloatArray
+from .._model import FloatArray
+
+
+def is_juliacall_object(x: Any) -> bool:
+    """Whether ``x`` is a juliacall wrapper of a Julia value (matched by module name).
+
+    Example
+    -------
+    >>> is_juliacall_object(np.zeros(2)), is_juliacall_object("text")
+    (False, False)
+    """
+    return type(x).__module__.split(".")[0] == "juliacall"
 
 
 def for_julia(x: Any) -> FloatArray:
@@ -53,12 +73,73 @@ def cotangent_for_julia(cot: Any) -> FloatArray:
     return arr.T
 
 
-def rows_from_julia(value: Any) -> FloatArray:
-    """Julia's n × nt Float64 matrix as an (nt, n) C-contiguous NumPy array, without copying.
+class JuliaMemory:
+    """The owner of a Julia array's memory, seen from NumPy (it is the views' ``base``).
 
-    ``value`` is anything exposing the array interface (juliacall's ``ArrayValue``); NumPy
-    keeps it alive as the result's ``base``. Only if Julia ever handed over something that is
-    not column-major float64 would this copy, once.
+    ``interface`` is the array interface Julia reported once; ``release(value)`` takes the
+    juliacall object when no view needs it any more (``session.release`` drops it with the
+    call lock held).
+    """
+
+    __slots__ = ("_interface", "_release", "_value")
+
+    def __init__(
+        self, value: Any, interface: dict[str, Any], release: Callable[[Any], None]
+    ) -> None:
+        self._value = value
+        self._interface = interface
+        self._release = release
+
+    @property
+    def __array_interface__(self) -> dict[str, Any]:
+        return self._interface
+
+    @property
+    def value(self) -> Any:
+        """The juliacall object (for tests that ask Julia about the array)."""
+        return self._value
+
+    def __del__(self) -> None:
+        value, self._value = self._value, None
+        if value is not None:
+            self._release(value)
+
+
+def from_julia(value: Any, release: Callable[[Any], None], handle: Callable[[Any], Any]) -> Any:
+    """A DiffBridge result as Python objects; call it with the call lock held.
+
+    Tuples are converted element by element; a Julia array of numbers becomes a NumPy view
+    of its memory (no copy) owned by a ``JuliaMemory``; any other juliacall object becomes
+    ``handle(value)``; Python values (str, int, float, None) pass unchanged.
+
+    Example
+    -------
+    >>> from_julia(("Success", (1, 2), 0.5), release=print, handle=repr)
+    ('Success', (1, 2), 0.5)
+    """
+    if isinstance(value, tuple):
+        return tuple(from_julia(v, release, handle) for v in value)
+    if not is_juliacall_object(value):
+        return value
+    try:
+        interface = dict(value.__array_interface__)
+    except AttributeError:  # not an array of numbers: keep it opaque
+        return handle(value)
+    shape = tuple(interface["shape"])
+    if 0 in shape:  # nothing to view (and the data pointer may be null)
+        release(value)
+        return np.empty(shape, dtype=np.dtype(interface["typestr"]))
+    interface["shape"] = shape
+    if interface.get("strides") is not None:
+        interface["strides"] = tuple(interface["strides"])
+    return np.asarray(JuliaMemory(value, interface, release))
+
+
+def rows_from_julia(value: Any) -> FloatArray:
+    """Julia's n × nt matrix, seen as (n, nt), as an (nt, n) C-contiguous array, no copy.
+
+    Only if Julia ever handed over something that is not column-major float64 would this
+    copy, once.
 
     Example
     -------
@@ -74,7 +155,7 @@ def rows_from_julia(value: Any) -> FloatArray:
 
 
 def vector_from_julia(value: Any) -> FloatArray:
-    """A Julia ``Vector{Float64}`` as a 1-D NumPy array, without copying.
+    """A Julia ``Vector{Float64}`` (already a NumPy view) as a 1-D float64 array, no copy.
 
     Example
     -------
@@ -89,12 +170,16 @@ def vector_from_julia(value: Any) -> FloatArray:
 
 
 def array_from_julia(value: Any) -> Any:
-    """A Julia result for ``bridge.zygote``: Float64 arrays as NumPy arrays (no copy, in
-    Julia's logical index order), numbers as floats, anything else unchanged."""
-    if isinstance(value, (bool, int, float)):
-        return float(value) if not isinstance(value, bool) else value
-    if hasattr(value, "__array_interface__") or isinstance(value, np.ndarray):
-        arr = np.asarray(value)
-        if arr.dtype == np.float64:
-            return arr
+    """A Julia result for ``bridge.zygote``: float64 arrays as they came (NumPy views, in
+    Julia's logical index order), integers as floats, anything else unchanged.
+
+    Example
+    -------
+    >>> array_from_julia(3), array_from_julia(True)
+    (3.0, True)
+    """
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, float)):
+        return float(value)
     return value

@@ -4,7 +4,8 @@ Per call: the right-hand side is loaded into Julia once per key (generated model
 or a ``JuliaFunction``'s source), ``DiffBridge.prepare`` copies the small inputs (u0, p,
 saveat) into Julia vectors with the GIL held, and the solve or the differentiated solve
 then runs with the GIL released. The solution matrix comes back as a view of Julia memory
-and the cotangent goes to Julia as a view of NumPy memory (see ``bridge._arrays``).
+and the cotangent goes to Julia as a view of NumPy memory (see ``arrays``). Every call goes
+through ``session.call``, which holds the call lock for all of it.
 """
 
 from __future__ import annotations
@@ -16,16 +17,22 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from . import _julia
-from ._algorithms import Algorithm
-from ._arrays import cotangent_for_julia, for_julia, rows_from_julia, vector_from_julia
-from ._errors import BridgeValueError
-from ._problem import ODEProblem
-from ._solution import Gradients, Solution, Stats
-from ._validate import FloatArray, SolveOptions
+from .._algorithms import Algorithm
+from .._errors import BackendUnsupportedError
+from .._problem import ODEProblem
+from .._solution import Gradients, Solution, Stats
+from .._validate import FloatArray, SolveOptions
+from . import session
+from .arrays import cotangent_for_julia, for_julia, rows_from_julia, vector_from_julia
 
 #: What ``Solution.alg`` says for ``alg="auto"``.
 AUTO_LABEL = "auto (DefaultODEAlgorithm)"
+#: Why a ``trace=False`` problem cannot run here: Julia never calls back into Python.
+UNTRACED = (
+    "it was built with trace=False, so there is no Julia code for its right-hand side "
+    "(trace it, write it as a bridge.JuliaFunction, or use backend='reference', which calls "
+    "the Python function as is)"
+)
 
 
 def model_module_name(key: str) -> str:
@@ -45,7 +52,7 @@ def function_key(source: str) -> str:
 
 
 def _load_model(model: Any, key: str, modname: str) -> None:
-    _julia.call("load_model", key, model.julia_source(modname), modname)
+    session.call("load_model", key, model.julia_source(modname), modname)
 
 
 class JuliaBackend:
@@ -59,10 +66,7 @@ class JuliaBackend:
 
     def unsupported(self, prob: ODEProblem, *, gradient: bool) -> str | None:
         if not prob.is_julia and not prob.trace:
-            return (
-                "it was built with trace=False, so there is no Julia code for its right-hand "
-                "side (trace it, or write it as a bridge.JuliaFunction)"
-            )
+            return UNTRACED
         return None
 
     def _rhs_key(self, prob: ODEProblem) -> str:
@@ -70,15 +74,13 @@ class JuliaBackend:
         if prob.is_julia:
             source = prob.f.source  # type: ignore[union-attr]
             key = function_key(source)
-            loader: Callable[[], Any] = partial(_julia.call, "register_function", key, source)
+            loader: Callable[[], Any] = partial(session.call, "register_function", key, source)
         else:
             model = prob.model
             if not hasattr(model, "julia_source") or not hasattr(model, "key"):
-                raise BridgeValueError(
-                    f"problem {prob.name!r} was built with trace=False, so there is no Julia "
-                    "code for its right-hand side; the Julia backend needs a traced function "
-                    "(trace=True) or a bridge.JuliaFunction. Use backend='reference' to call "
-                    "the Python function as is."
+                # choose_backend refuses these first; this guards direct use of the backend
+                raise BackendUnsupportedError(
+                    f"backend='julia' cannot run problem {prob.name!r}: {UNTRACED}"
                 )
             key = "model:" + str(model.key)
             modname = model_module_name(str(model.key))
@@ -93,7 +95,7 @@ class JuliaBackend:
         key = self._rhs_key(prob)
         t0, t1 = prob.tspan
         saveat = None if opts.saveat is None else for_julia(opts.saveat)
-        return _julia.call(
+        return session.call(
             "prepare",
             key,
             for_julia(prob.u0),
@@ -117,23 +119,22 @@ class JuliaBackend:
             stats=Stats(nf=nf, njacs=njacs, nsolve=nsolve, naccept=naccept, nreject=nreject),
             alg=AUTO_LABEL if alg.name == "auto" else alg.name,
             backend=self.name,
-            extra={"julia_u": julia_u},
         )
 
     def solve(self, prob: ODEProblem, alg: Algorithm, opts: SolveOptions) -> Solution:
         job = self._job(prob, alg, opts)
-        return self._solution(_julia.call("solve_job", job, nogil=True), alg)
+        return self._solution(session.call("solve_job", job, nogil=True), alg)
 
     def vjp(
         self, prob: ODEProblem, alg: Algorithm, opts: SolveOptions, sensealg: str
     ) -> tuple[Solution, Callable[[FloatArray], Gradients]]:
         job = self._job(prob, alg, opts)
-        result = _julia.call("vjp_job", job, sensealg, nogil=True)
+        result = session.call("vjp_job", job, sensealg, nogil=True)
         sol = self._solution(result, alg)
         handle = result[4]
 
         def raw_pullback(cotangent: FloatArray) -> Gradients:
-            du0, dp = _julia.call(
+            du0, dp = session.call(
                 "pullback_job", handle, cotangent_for_julia(cotangent), nogil=True
             )
             return Gradients(u0=vector_from_julia(du0), p=vector_from_julia(dp))

@@ -1,7 +1,7 @@
 """
     DiffBridge
 
-The Julia half of bridge. Python (`bridge/_julia_backend.py`, `bridge/zygote.py`) calls
+The Julia half of bridge. Python (`bridge/_julia/backend.py`, `bridge/zygote.py`) calls
 these functions by name, always in separate calls for loading code and running it:
 
 - `load_model(key, src, modname)`, `load_function(key, src)`: evaluate generated or user
