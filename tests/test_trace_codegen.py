@@ -24,12 +24,29 @@ from bridge._trace import trace_model
 from bridge._trace.functions import Clip, Maximum, Minimum, Sign
 from bridge._trace.julia_codegen import JuliaPrinter
 from bridge._trace.numpy_codegen import NumpyPrinter
+from bridge._trace.ops import OPS, ROWS
 
-from .models import FEATURE_MODELS, MODELS
+from .models import FEATURE_MODELS, MODELS, Example
+
+
+def domains(u, p, t):
+    """Functions that are real on part of the line only: NumPy gives NaN outside, and so
+    must the generated Julia (Base throws a DomainError there)."""
+    x, y = u
+    return [
+        np.sqrt(x) - p[0] * np.log(y) + np.log1p(x * y) + x**1.5,
+        np.arccos(0.5 * x) + np.arcsin(0.1 * y) + np.arctanh(0.2 * x) + np.sqrt(1.0 + y**2),
+    ]
+
+
+#: Golden-only models that exercise the code generator rather than the solvers.
+CODEGEN_MODELS = {
+    "domains": Example(domains, np.array([0.5, 1.5]), np.array([0.7]), (0.0, 1.0)),
+}
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
-GOLDEN = [*MODELS, *FEATURE_MODELS]
-ALL = {**MODELS, **FEATURE_MODELS}
+GOLDEN = [*MODELS, *FEATURE_MODELS, *CODEGEN_MODELS]
+ALL = {**MODELS, **FEATURE_MODELS, **CODEGEN_MODELS}
 
 
 def module_name(name: str) -> str:
@@ -169,8 +186,19 @@ def test_julia_float_literals(value: float, text: str) -> None:
     [
         (x**2, "u[1]^2", "u_0**2"),
         (x**-2, "u[1]^(-2)", "u_0**(-2)"),
-        (sp.sqrt(x), "sqrt(u[1])", "sqrt(u_0)"),
-        (x ** sp.Float(2.5), "u[1]^2.5", "fpow(u_0, 2.5)"),
+        (sp.sqrt(x), "nan_sqrt(u[1])", "sqrt(u_0)"),
+        (sp.sqrt(1 + x**2), "sqrt(1 + u[1]^2)", "sqrt(1 + u_0**2)"),
+        (1 / sp.sqrt(x), "1/nan_sqrt(u[1])", "1/sqrt(u_0)"),
+        (x ** sp.Float(2.5), "nan_pow(u[1], 2.5)", "fpow(u_0, 2.5)"),
+        (sp.Abs(x) ** sp.Float(2.5), "abs(u[1])^2.5", "fpow(abs(u_0), 2.5)"),
+        (x**y, "nan_pow(u[1], u[2])", "fpow(u_0, u_1)"),
+        (
+            sp.log(x) + sp.log(sp.exp(x) + y**2),
+            "nan_log(u[1]) + log(u[2]^2 + exp(u[1]))",
+            "log(u_0) + log(u_1**2 + exp(u_0))",
+        ),
+        (sp.acos(x), "nan_acos(u[1])", "arccos(u_0)"),
+        (sp.atanh(sp.tanh(x) / 2), "nan_atanh(tanh(u[1])/2)", "arctanh(tanh(u_0)/2)"),
         ((x + y) ** 3, "(u[1] + u[2])^3", "(u_0 + u_1)**3"),
         ((-x) ** 3, "-u[1]^3", "-u_0**3"),
         (x / (2 * y), "u[1]/(2*u[2])", "u_0/(2*u_1)"),
@@ -218,3 +246,56 @@ def test_generated_numpy_falls_back_to_nan_not_exceptions() -> None:
         assert np.isnan(jac[0, 1]) and jac[0, 0] == -1.0 and jac[1, 0] == -1.0
     with pytest.raises(BridgeValueError, match="shape"):
         model.jac(np.array([1.0, 2.0, 3.0]), np.array([1.0]), 0.0)
+
+
+# -- functions with a domain: NaN outside it, in NumPy and in the generated Julia ---------------
+#: (name, g, u0 of the state that decreases as 1 - t..., the time it leaves g's domain)
+DOMAIN_CASES = [
+    ("sqrt", np.sqrt, 1.0, 1.0),
+    ("log", np.log, 1.0, 1.0),
+    ("log1p", np.log1p, 0.0, 1.0),
+    ("arcsin", np.arcsin, 0.5, 1.5),
+    ("arccos", np.arccos, 0.5, 1.5),
+    ("arctanh", np.arctanh, 0.5, 1.5),
+    ("power", lambda x: x**1.5, 1.0, 1.0),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "g", "start", "leaves"), DOMAIN_CASES, ids=[c[0] for c in DOMAIN_CASES]
+)
+def test_outside_the_domain_is_nan_not_an_exception(name, g, start, leaves, backend) -> None:
+    """u0' = -1 carries the argument out of g's domain: the solve stops there with a failed
+    retcode on every backend (Julia's Base functions would throw a DomainError instead)."""
+    import warnings
+
+    import bridge
+
+    def rhs(u, p, t):
+        return [-1.0, g(u[0])]
+
+    prob = bridge.ODEProblem(rhs, [start, 0.0], (0.0, leaves + 1.0))
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", bridge.SolverWarning)
+        sol = bridge.solve(prob, "Tsit5", reltol=1e-6, abstol=1e-9, backend=backend)
+    assert not sol.success, sol.retcode
+    assert leaves - 0.5 < sol.t[-1] <= leaves + 1e-6, (sol.retcode, sol.t[-1])
+
+
+def _julia_condition(helper: str) -> str:
+    """The out-of-domain condition of a NaN helper, as Python (for x a float)."""
+    cond = re.fullmatch(r"nan_\w+\(x\) = \w+\(ifelse\((.*), zero\(x\) / zero\(x\), x\)\)", helper)
+    assert cond is not None, helper
+    return cond.group(1).replace("zero(x)", "0.0").replace("one(x)", "1.0")
+
+
+@pytest.mark.parametrize("name", [op.name for op in ROWS if op.domain and op.arity == 1])
+def test_julia_nan_helpers_match_the_domain_column(name: str) -> None:
+    op = OPS[name]
+    assert op.julia_helper is not None and op.julia_helper.startswith(f"{op.julia_nan}(x) = ")
+    outside = _julia_condition(op.julia_helper)
+    for x in np.linspace(-3.0, 3.0, 61):
+        inside = bool(op.domain(sp.Float(x)) >= 0)
+        assert eval(outside, {"abs": abs}, {"x": float(x)}) is not inside, (name, x)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            assert np.isnan(getattr(np, op.numpy[0])(x)) is not inside, (name, x)

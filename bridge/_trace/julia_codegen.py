@@ -7,16 +7,26 @@ argument annotations, no ``Float64`` conversions or buffers, scalar locals for
 intermediates, element-by-element writes, ``return nothing``, and only Base functions.
 Indices are 1-based. ``vjp!``/``vjp_p!`` follow SciMLBase's argument order
 ``(out, v, u, p, t)`` and compute ``out = (∂f/∂u)ᵀ v`` / ``(∂f/∂p)ᵀ v``.
+
+Functions that are real on part of the line only (``sqrt``, ``log``, ``log1p``, ``acos``,
+``asin``, ``atanh``, a non-integer power) print as the NaN-returning helpers of the operation
+table (``nan_sqrt`` ...), defined at the top of the module when used, unless SymPy proves the
+argument is inside the domain (``sqrt(1.0 + u[1]^2)``): NumPy returns NaN outside, Base
+throws a DomainError, and ``ifelse`` evaluates both branches, so even an unused branch of
+``np.where(u > 0, np.sqrt(u), 0)`` must not throw. Under ForwardDiff 1.x, ``x < zero(x)``
+also compares partials at exactly x = 0, so a dual at the boundary moving outward gets NaN
+there (where the derivative is infinite anyway).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 import sympy as sp
 
 from .._errors import BridgeValueError
-from .ops import spellings
+from .ops import HEADS, OPS, ROWS, spellings
 from .printer import CodePrinter, prune_unused
 from .program import Program
 
@@ -41,6 +51,31 @@ class JuliaPrinter(CodePrinter):
     language = "Julia"
     functions = spellings("julia")
     power = "^"
+
+    def __init__(
+        self, names: Mapping[sp.Basic, str], temps: Mapping[sp.Basic, str] | None = None
+    ) -> None:
+        super().__init__(names, temps)
+        #: Rows of the operation table whose NaN helper the printed code calls.
+        self.helpers: set[str] = set()
+
+    def call_name(self, head: str, args: tuple[sp.Basic, ...]) -> str:
+        # Outside its domain Base's function throws a DomainError where NumPy returns NaN;
+        # the NaN helper is used unless SymPy can prove the argument is inside.
+        op = HEADS.get(head)
+        if op is None or op.domain is None or op.julia_nan is None:
+            return self.function_name(head)
+        if op.domain(*args).is_nonnegative:
+            return self.function_name(head)
+        self.helpers.add(op.name)
+        return op.julia_nan
+
+    def real_power(self, base: sp.Expr, exp: sp.Expr) -> tuple[str, int]:
+        if base.is_nonnegative or exp.is_integer:
+            return super().real_power(base, exp)
+        op = OPS["power"]
+        self.helpers.add(op.name)
+        return f"{op.julia_nan}({self.doprint(base)}, {self.doprint(exp)})", 100
 
     def format_float(self, value: float) -> str:
         text = repr(value)
@@ -68,8 +103,8 @@ def _julia_names(program: Program) -> dict[sp.Symbol, str]:
     return names
 
 
-def julia_function(program: Program) -> str:
-    """The Julia text of one in-place function."""
+def julia_function(program: Program, helpers: set[str] | None = None) -> str:
+    """The Julia text of one in-place function; adds the NaN helpers it calls to ``helpers``."""
     printer = JuliaPrinter(_julia_names(program), program.temps)
     out = program.out
     lines = [f"function {program.name}!({out}, {', '.join(program.args)})"]
@@ -85,6 +120,8 @@ def julia_function(program: Program) -> str:
     lines.extend(f"    {target} = {text}" for target, text in writes)
     lines.append("    return nothing")
     lines.append("end")
+    if helpers is not None:
+        helpers |= printer.helpers
     return "\n".join(lines)
 
 
@@ -107,7 +144,12 @@ def julia_module(module_name: str, programs: list[Program], n_states: int, n_par
         )
     parts = [f"module {module_name}", "", f"const NSTATES = {n_states}"]
     parts.append(f"const NPARAMS = {n_params}")
-    for program in programs:
-        parts.extend(["", julia_function(program)])
+    helpers: set[str] = set()
+    functions = [julia_function(program, helpers) for program in programs]
+    if helpers:
+        parts.append("")
+        parts.extend(op.julia_helper for op in ROWS if op.name in helpers and op.julia_helper)
+    for text in functions:
+        parts.extend(["", text])
     parts.extend(["", "end # module", ""])
     return "\n".join(parts)

@@ -23,9 +23,17 @@ Columns
     floats) and on the NumPy fallback (NumPy scalars, ``nan`` instead of exceptions):
     ``"math.<name>"``, ``"np.<name>"``, ``"builtins.<name>"`` or the name of a helper of
     ``numpy_codegen``.
-``julia``
-    The Julia spelling: a Base function, or a helper the generated module defines
-    (``julia_helper``, its one-line definition, Base-only and type-generic).
+``domain``
+    For functions that are real only on part of the line: an expression of the arguments
+    that is >= 0 exactly where the function is defined. Outside it NumPy returns NaN.
+``julia``, ``julia_nan``, ``julia_helper``
+    The Julia spelling (a Base function); for functions with a domain, the helper used
+    where the printer cannot prove the argument is inside it (Base's ``sqrt(-1.0)`` throws
+    a DomainError where NumPy returns NaN), and that helper's one-line definition, which
+    the generated module includes when it is used. The helpers are Base-only and
+    type-generic (ForwardDiff duals, ReverseDiff tracked reals and Zygote go through them):
+    the argument is replaced by NaN *before* the Base function sees it, with ``ifelse``
+    rather than a branch, and ``zero(x) / zero(x)`` is a NaN of the argument's type.
 
 Example
 -------
@@ -60,7 +68,9 @@ class Op:
     py: str | None = None
     py_fast: str | None = None
     py_numpy: str | None = None
+    domain: Callable[..., Any] | None = None
     julia: str | None = None
+    julia_nan: str | None = None
     julia_helper: str | None = None
 
 
@@ -71,24 +81,48 @@ def _power(a: Any, b: Any) -> Any:
     return sp.Pow(a, b)
 
 
+def _nan_helper(julia: str, outside: str) -> tuple[str, str]:
+    """The name and definition of the NaN-returning version of a Base function."""
+    name = f"nan_{julia}"
+    return name, f"{name}(x) = {julia}(ifelse({outside}, zero(x) / zero(x), x))"
+
+
 def _function(
-    name: str, sympy: Callable[..., Any], numpy: str, math: str, head: str, julia: str
+    name: str,
+    sympy: Callable[..., Any],
+    numpy: str,
+    math: str,
+    head: str,
+    julia: str,
+    domain: Callable[..., Any] | None = None,
+    outside: str = "",
 ) -> Op:
-    """A transcendental function of Base/``math``/NumPy, bound on the tape."""
+    """A transcendental function of Base/``math``/NumPy, bound on the tape; with a domain,
+    ``outside`` is the Julia condition (of ``x``) for being outside it."""
+    nan, helper = _nan_helper(julia, outside) if domain is not None else (None, None)
     return Op(
         name, sympy, 1, numpy=(numpy,), math=(math,), bind=True, heads=(head,),
-        py=numpy, py_fast=f"math.{math}", py_numpy=f"np.{numpy}", julia=julia,
+        py=numpy, py_fast=f"math.{math}", py_numpy=f"np.{numpy}", domain=domain,
+        julia=julia, julia_nan=nan, julia_helper=helper,
     )  # fmt: skip
 
+
+def _unit(x: Any) -> Any:
+    return 1 - x**2  # >= 0 on [-1, 1]
+
+
+_OUTSIDE_UNIT = "abs(x) > one(x)"
 
 # fmt: off
 ROWS: tuple[Op, ...] = (
     # -- transcendental functions: named on the tape --------------------------------------
     _function("exp", sp.exp, "exp", "exp", "exp", "exp"),
-    _function("log", sp.log, "log", "log", "log", "log"),
-    _function("log1p", fn.log1p, "log1p", "log1p", "log1p", "log1p"),
+    _function("log", sp.log, "log", "log", "log", "log", lambda x: x, "x < zero(x)"),
+    _function(
+        "log1p", fn.log1p, "log1p", "log1p", "log1p", "log1p", lambda x: x + 1, "x < -one(x)"
+    ),
     _function("expm1", fn.expm1, "expm1", "expm1", "expm1", "expm1"),
-    _function("sqrt", sp.sqrt, "sqrt", "sqrt", "sqrt", "sqrt"),
+    _function("sqrt", sp.sqrt, "sqrt", "sqrt", "sqrt", "sqrt", lambda x: x, "x < zero(x)"),
     _function("sin", sp.sin, "sin", "sin", "sin", "sin"),
     _function("cos", sp.cos, "cos", "cos", "cos", "cos"),
     _function("tan", sp.tan, "tan", "tan", "tan", "tan"),
@@ -96,10 +130,10 @@ ROWS: tuple[Op, ...] = (
     _function("sinh", sp.sinh, "sinh", "sinh", "sinh", "sinh"),
     _function("cosh", sp.cosh, "cosh", "cosh", "cosh", "cosh"),
     _function("arctan", sp.atan, "arctan", "atan", "atan", "atan"),
-    _function("arcsin", sp.asin, "arcsin", "asin", "asin", "asin"),
-    _function("arccos", sp.acos, "arccos", "acos", "acos", "acos"),
+    _function("arcsin", sp.asin, "arcsin", "asin", "asin", "asin", _unit, _OUTSIDE_UNIT),
+    _function("arccos", sp.acos, "arccos", "acos", "acos", "acos", _unit, _OUTSIDE_UNIT),
     _function("arcsinh", sp.asinh, "arcsinh", "asinh", "asinh", "asinh"),
-    _function("arctanh", sp.atanh, "arctanh", "atanh", "atanh", "atanh"),
+    _function("arctanh", sp.atanh, "arctanh", "atanh", "atanh", "atanh", _unit, _OUTSIDE_UNIT),
     # Rewritten into the functions above, so they need no spelling of their own.
     Op("log10", lambda a: sp.log(a) / sp.log(10), 1, ("log10",), ("log10",), bind=True),
     Op("log2", lambda a: sp.log(a) / sp.log(2), 1, ("log2",), ("log2",), bind=True),
@@ -134,9 +168,14 @@ ROWS: tuple[Op, ...] = (
     # Integer powers print as the language's operator; ``py`` is for the others, where
     # ``math.pow`` raises on a negative base (-> NumPy fallback, nan) where ``**`` would
     # return a complex number.
+    # A negative base with a non-integer exponent is NaN in NumPy, a DomainError in Julia.
     Op(
         "power", _power, 2, ("power", "float_power"), ("pow",), heads=("Pow",),
         py="fpow", py_fast="math.pow", py_numpy="np.power",
+        domain=lambda x, y: x, julia_nan="nan_pow",
+        julia_helper=(
+            "nan_pow(x, y) = ifelse((x < zero(x)) & !isinteger(y), zero(x) / zero(x), x)^y"
+        ),
     ),
     # fmin/fmax skip NaN in NumPy; traced as minimum/maximum they propagate it, which an
     # ODE solver reports rather than integrating on.
@@ -179,6 +218,8 @@ OPS: Mapping[str, Op] = {op.name: op for op in ROWS}
 UFUNCS: Mapping[str, Op] = {name: op for op in ROWS for name in op.numpy}
 #: Rows by the ``math`` function name that is traced to them.
 MATH: Mapping[str, Op] = {name: op for op in ROWS for name in op.math}
+#: Rows by the SymPy head they print (see ``heads``).
+HEADS: Mapping[str, Op] = {head: op for op in ROWS for head in op.heads}
 
 
 def spellings(column: str) -> dict[str, str]:
@@ -208,4 +249,4 @@ def _check_table() -> None:
 
 _check_table()
 
-__all__ = ["MATH", "OPS", "ROWS", "UFUNCS", "Op", "spellings"]
+__all__ = ["HEADS", "MATH", "OPS", "ROWS", "UFUNCS", "Op", "spellings"]

@@ -192,11 +192,11 @@ class CodePrinter:
     def _print_Pow(self, expr: sp.Pow) -> tuple[str, int]:
         base, exp = expr.args
         if exp is sp.S.Half:
-            return f"{self.function_name('sqrt')}({self.doprint(base)})", _ATOM
+            return f"{self.call_name('sqrt', (base,))}({self.doprint(base)})", _ATOM
         if exp is sp.S.NegativeOne:
             return f"1/{self._wrap(base, _POW)}", _MUL
         if -exp is sp.S.Half:
-            return f"1/{self.function_name('sqrt')}({self.doprint(base)})", _MUL
+            return f"1/{self.call_name('sqrt', (base,))}({self.doprint(base)})", _MUL
         if exp.is_Integer:
             text = str(exp.p) if exp.p >= 0 else f"({exp.p})"
             return f"{self._wrap(base, _POW + 1)}{self.power}{text}", _POW
@@ -212,8 +212,12 @@ class CodePrinter:
         except KeyError:
             raise self.unsupported(f"the function {name}") from None
 
+    def call_name(self, head: str, args: tuple[sp.Basic, ...]) -> str:
+        """The name to call for ``head(*args)`` (a printer may pick by the arguments)."""
+        return self.function_name(head)
+
     def _print_Function(self, expr: Any) -> tuple[str, int]:
-        name = self.function_name(type(expr).__name__)
+        name = self.call_name(type(expr).__name__, expr.args)
         return f"{name}({', '.join(self.doprint(a) for a in expr.args)})", _ATOM
 
     def _print_Relational(self, expr: Any) -> tuple[str, int]:
