@@ -263,8 +263,17 @@ def choose_backend(
         if reason is None:
             break
         skipped.append((engine.name, reason))
-    else:  # pragma: no cover - the reference engine is always available
-        raise AssertionError("no engine can run this problem")
+    else:  # e.g. a JuliaFunction without Julia: say how to get the engines passed over
+        assert prob is not None  # without a problem the reference engine always runs
+        raise BackendUnsupportedError(
+            f"no engine installed here can run problem {prob.name!r}: "
+            + "; ".join(f"{n}: {r}" for n, r in skipped)
+            + "".join(
+                f". To get {n}: {_BY_NAME[n].install_hint()}"
+                for n, _ in skipped
+                if _BY_NAME[n].availability() is not None
+            )
+        )
     why = "; ".join(f"{n} passed over: {r}" for n, r in skipped) or "the best engine installed"
     choice = BackendChoice(engine.name, "auto", source, why, tuple(skipped))
     if warn and skipped:

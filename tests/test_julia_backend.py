@@ -12,7 +12,10 @@ the reference backend, ``JuliaFunction`` right-hand sides, Julia exceptions as
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +36,9 @@ from bridge._julia.backend import BACKEND, JuliaBackend, function_key, model_mod
 from bridge._validate import check_options
 
 from .conformance.problems import LINEAR, LOTKA_VOLTERRA
+from .conformance.test_contract import refuses_untraced
+
+JULIAPKG_JSON = Path(bridge.__file__).parent / "juliapkg.json"
 
 # ---------------------------------------------------------------- arrays (no Julia needed)
 
@@ -187,6 +193,37 @@ def test_untraced_problem_is_refused_clearly(fake_julia):
     assert fake_julia.calls == []
 
 
+@pytest.fixture
+def julia_looks_installed(monkeypatch):
+    """choose_backend sees Julia as available; any call into Julia fails the test."""
+    from bridge import _backend
+
+    engines = dict(_backend._BY_NAME)
+    engines["julia"] = dataclasses.replace(engines["julia"], availability=lambda: None)
+    monkeypatch.setattr(_backend, "_BY_NAME", engines)
+
+    def no_julia(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"Julia was called: {args}")
+
+    monkeypatch.setattr(session, "call", no_julia)
+
+
+def test_untraced_problems_are_refused_before_julia_runs(julia_looks_installed):
+    # The conformance contract for engines without Python callbacks, here without Julia.
+    calls: list[float] = []
+
+    def f(u, p, t):
+        calls.append(t)
+        return -p[0] * u
+
+    prob = bridge.ODEProblem(f, [1.0], (0.0, 1.0), [1.0], trace=False)
+    for alg in ("Tsit5", "FBDF", "auto"):
+        assert refuses_untraced("julia", prob, alg, calls)
+    with pytest.raises(bridge.GradientUnavailableError, match="trace=False"):
+        bridge.vjp(prob, "Tsit5", backend="julia")
+    assert calls == []
+
+
 def test_backend_object_follows_the_protocol():
     assert BACKEND.name == "julia"
     assert callable(BACKEND.solve) and callable(BACKEND.vjp)
@@ -272,6 +309,21 @@ def test_backend_refuses_to_start_without_julia(no_julia):
         BACKEND.solve(prob, check_alg("Tsit5"), opts)
 
 
+def test_julia_function_without_julia_says_how_to_get_julia(monkeypatch):
+    status = _julia.JuliaStatus(usable=False, reason="no Julia executable (test)")
+    monkeypatch.setattr(_julia, "status", lambda refresh=False: status)
+    monkeypatch.delenv("BRIDGE_BACKEND", raising=False)
+    prob = _julia_problem()
+    for backend in (None, "auto", "reference"):
+        with pytest.raises(bridge.BackendUnsupportedError) as info:
+            bridge.solve(prob, "Tsit5", backend=backend)
+        message = str(info.value)
+        assert "JuliaFunction" in message and "python -m bridge install" in message, message
+        assert "backend='julia'" not in message, message
+    with pytest.raises(bridge.JuliaUnavailableError, match=r"no Julia executable \(test\)"):
+        bridge.solve(prob, "Tsit5", backend="julia")
+
+
 def test_asking_for_the_julia_backend_without_julia_says_why(no_julia):
     with pytest.raises(bridge.JuliaUnavailableError, match=r"no Julia executable.*reference"):
         bridge.solve(_julia_problem(), "Tsit5", backend="julia")
@@ -323,15 +375,56 @@ def test_each_sensealg_agrees_with_the_reference_backend(sensealg, alg):
 
 
 @pytest.mark.julia
-def test_save_times_without_the_ends_and_backwards_time():
+@pytest.mark.parametrize("sensealg", SENSEALGS)
+@pytest.mark.parametrize("saveat", [[1.5, 1.0, 0.5], None], ids=["inner-times", "every-step"])
+def test_backwards_time_gradients_match_the_reference(sensealg, saveat):
+    # A random cotangent: with an all-ones one, columns paired with mirrored save times (what
+    # the continuous adjoints did for t1 < t0 before DiffBridge reflected time) look right.
     prob = LINEAR.problem("julia", tspan=(2.0, 0.0))
-    saveat = [1.5, 1.0, 0.5]
-    sol_j, pb_j = bridge.vjp(prob, "Tsit5", saveat=saveat, backend="julia", **TIGHT)
-    sol_r, pb_r = bridge.vjp(prob, "Tsit5", saveat=saveat, backend="reference", **TIGHT)
-    np.testing.assert_array_equal(sol_j.t, saveat)
+    kw = {"sensealg": sensealg, **TIGHT}
+    sol_j, pb_j = bridge.vjp(prob, "Tsit5", saveat=saveat, backend="julia", **kw)
+    ref_saveat = sol_j.t if saveat is None else saveat
+    ref_sensealg = "ForwardDiffSensitivity" if sensealg == "ForwardDiffSensitivity" else "auto"
+    sol_r, pb_r = bridge.vjp(
+        prob, "Tsit5", saveat=ref_saveat, backend="reference", **{**kw, "sensealg": ref_sensealg}
+    )
+    np.testing.assert_array_equal(sol_j.t, ref_saveat)
     np.testing.assert_allclose(sol_j.u, sol_r.u, rtol=1e-7)
-    cot = np.ones_like(sol_j.u)
-    np.testing.assert_allclose(pb_j(cot).p, pb_r(cot).p, rtol=1e-5)
+    cot = np.random.default_rng(3).standard_normal(sol_j.u.shape)
+    g_j, g_r = pb_j(cot), pb_r(cot)
+    np.testing.assert_allclose(g_j.u0, g_r.u0, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(g_j.p, g_r.p, rtol=1e-5, atol=1e-8)
+
+
+@pytest.mark.julia
+@pytest.mark.parametrize("sensealg", SENSEALGS)
+@pytest.mark.parametrize("kind", ["traced", "julia-function"])
+def test_every_sensealg_without_parameters(sensealg, kind):
+    # GaussAdjoint with NullParameters is a MethodError in SciMLSensitivity 7.112.3;
+    # DiffBridge runs InterpolatingAdjoint with the same VJP instead.
+    if kind == "traced":
+        prob = bridge.ODEProblem(lambda u, p, t: -u, [2.0], (0.0, 1.0))
+    else:
+        rhs = bridge.JuliaFunction("(du, u, p, t) -> (du[1] = -u[1]; nothing)")
+        prob = bridge.ODEProblem(rhs, [2.0], (0.0, 1.0))
+    _, pullback = bridge.vjp(
+        prob, "Tsit5", saveat=[1.0], sensealg=sensealg, backend="julia", **TIGHT
+    )
+    g = pullback(np.ones((1, 1)))
+    np.testing.assert_allclose(g.u0, [np.exp(-1.0)], rtol=1e-7)
+    assert g.p.shape == (0,)
+
+
+@pytest.mark.julia
+def test_installed_julia_packages_are_the_pinned_versions():
+    pins = {
+        name: entry["version"].removeprefix("=")
+        for name, entry in json.loads(JULIAPKG_JSON.read_text())["packages"].items()
+        if "version" in entry
+    }
+    installed = _julia.status(refresh=True).packages
+    for name in ("OrdinaryDiffEq", "SciMLSensitivity", "Zygote"):
+        assert installed.get(name) == pins[name], (name, installed.get(name), pins[name])
 
 
 @pytest.mark.julia

@@ -8,7 +8,9 @@
 * fatou with its default rules (what the pre-stop hook runs);
 * ``../shared/julia-api/check_julia_names.py --strict julia/``: every imported or qualified
   name exists in the pinned package versions; a canary proves it fails on a stale name;
-* golden generated code (``tests/golden/*.jl``) linted the same way.
+* golden generated code (``tests/golden/*.jl``) linted the same way;
+* the name tables in ``algorithms.jl`` and ``sensitivity.jl`` have exactly the keys of
+  ``bridge.ALGORITHMS`` and ``bridge.SENSEALGS`` (read from the source text).
 
 Commands, from the repository root (the config files just ``select`` the rule):
     fatou lint --config <select unresolved-import> --output concise julia/DiffBridge
@@ -19,6 +21,7 @@ Commands, from the repository root (the config files just ``select`` the rule):
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -27,9 +30,12 @@ from pathlib import Path
 
 import pytest
 
+import bridge
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "julia" / "DiffBridge"
-CHECKER = ROOT.parent / "shared" / "julia-api" / "check_julia_names.py"
+SHARED = ROOT.parent / "shared" / "julia-api"
+CHECKER = SHARED / "check_julia_names.py"
 GOLDEN = sorted((ROOT / "tests" / "golden").glob("*.jl"))
 UNDEFINED_NAME_RULES = ["undefined-name", "missing-include-file", "include-cycle"]
 
@@ -127,11 +133,25 @@ def test_canary_unresolved_import_pass_reports_an_undeclared_package(tmp_path):
     assert rc != 0 and "`Frobnicate` is not a dependency" in out, out
 
 
+def require_shared(path: Path) -> Path:
+    """``path`` in the project's shared folder, which sits beside the repository in CI and
+    on the team's machines but not in a user's clone: there the test is skipped, saying so
+    (nothing is wrong with the install). In CI (``CI=true``) a missing file fails the test."""
+    if path.is_file():
+        return path
+    reason = (
+        f"CI-only check: needs {path}, from the project's shared folder beside the "
+        "repository (CI and the team's machines have it; a fresh clone does not, and "
+        "nothing is wrong with this install)"
+    )
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
 def _check_names(*args: str) -> subprocess.CompletedProcess[str]:
-    if not CHECKER.is_file():
-        pytest.skip(f"{CHECKER} is missing (the shared folder sits beside the repository)")
     return subprocess.run(
-        [sys.executable, str(CHECKER), *args],
+        [sys.executable, str(require_shared(CHECKER)), *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -161,3 +181,38 @@ def test_golden_generated_code_lints_clean(tmp_path, golden):
         _assert_clean(rc, out, 1)
     proc = _check_names("--strict", str(golden))
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def julia_table_keys(path: Path, const: str) -> list[str]:
+    """The string keys of ``const NAME = Dict{String, Any}(...)`` in a .jl file, in order."""
+    text = path.read_text()
+    match = re.search(
+        rf"^const {const} = Dict\{{String, Any\}}\(\n(.*?)^\)", text, flags=re.S | re.M
+    )
+    assert match, f"{path.name} has no `const {const} = Dict{{String, Any}}(...)` table"
+    return re.findall(r'^    "([^"]+)" =>', match.group(1), flags=re.M)
+
+
+@pytest.mark.parametrize(
+    ("filename", "const", "names"),
+    [
+        ("algorithms.jl", "ALGORITHMS", lambda: list(bridge.ALGORITHMS)),
+        ("sensitivity.jl", "SENSEALGS", lambda: list(bridge.SENSEALGS)),
+    ],
+    ids=["algorithms", "sensealgs"],
+)
+def test_julia_name_tables_have_exactly_bridges_names(filename, const, names):
+    keys = julia_table_keys(PACKAGE / "src" / filename, const)
+    assert len(keys) == len(set(keys)), f"duplicate keys in {filename}: {keys}"
+    assert sorted(keys) == sorted(names()), (
+        f"{filename}'s {const} and bridge's names differ: only in Julia "
+        f"{sorted(set(keys) - set(names()))}, only in Python {sorted(set(names()) - set(keys))}"
+    )
+
+
+def test_table_reader_sees_a_missing_row(tmp_path):
+    source = (PACKAGE / "src" / "sensitivity.jl").read_text()
+    planted = tmp_path / "sensitivity.jl"
+    planted.write_text(source.replace('    "BacksolveAdjoint" =>', '    # "BacksolveAdjoint" =>'))
+    assert "BacksolveAdjoint" not in julia_table_keys(planted, "SENSEALGS")
+    assert "GaussAdjoint" in julia_table_keys(planted, "SENSEALGS")

@@ -76,9 +76,9 @@ def cotangent_for_julia(cot: Any) -> FloatArray:
 class JuliaMemory:
     """The owner of a Julia array's memory, seen from NumPy (it is the views' ``base``).
 
-    ``interface`` is the array interface Julia reported once; ``release(value)`` takes the
-    juliacall object when no view needs it any more (``session.release`` drops it with the
-    call lock held).
+    ``interface`` is the array interface Julia reported once; when no view needs the Julia
+    array any more, ``release(self)`` drops ``self._value`` (``session.release`` does it
+    with the call lock held).
     """
 
     __slots__ = ("_interface", "_release", "_value")
@@ -100,9 +100,8 @@ class JuliaMemory:
         return self._value
 
     def __del__(self) -> None:
-        value, self._value = self._value, None
-        if value is not None:
-            self._release(value)
+        if self._value is not None:
+            self._release(self)
 
 
 def from_julia(value: Any, release: Callable[[Any], None], handle: Callable[[Any], Any]) -> Any:
@@ -127,7 +126,6 @@ def from_julia(value: Any, release: Callable[[Any], None], handle: Callable[[Any
         return handle(value)
     shape = tuple(interface["shape"])
     if 0 in shape:  # nothing to view (and the data pointer may be null)
-        release(value)
         return np.empty(shape, dtype=np.dtype(interface["typestr"]))
     interface["shape"] = shape
     if interface.get("strides") is not None:

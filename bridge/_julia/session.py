@@ -92,16 +92,21 @@ _START_LOCK = threading.RLock()
 _SLOW_START_S = 5.0
 
 
-def release(value: Any) -> None:
-    """Drop a juliacall object with the call lock held: now if the lock is free to this
-    thread, else at the start of the next ``call()``. Never blocks (it runs in ``__del__``)."""
+def release(owner: Any) -> None:
+    """Drop the juliacall object in ``owner._value`` with the call lock held: now if the
+    lock is free to this thread, else at the start of the next ``call()``.
+
+    It takes the owner, not the object, so that no frame keeps a reference past the lock.
+    Never blocks: it runs in ``__del__``.
+    """
     if CALL_LOCK.acquire(blocking=False):
         try:
-            del value
+            owner._value = None
         finally:
             CALL_LOCK.release()
     else:
-        _PENDING.append(value)
+        _PENDING.append(owner._value)
+        owner._value = None
 
 
 def _drop_pending() -> None:
@@ -123,9 +128,8 @@ class JuliaHandle:
         self._value = value
 
     def __del__(self) -> None:
-        value, self._value = self._value, None
-        if value is not None:
-            release(value)
+        if self._value is not None:
+            release(self)
 
     def __repr__(self) -> str:
         return "<bridge Julia handle>"

@@ -70,7 +70,10 @@ class ReferenceBackend:
 
     def unsupported(self, prob: ODEProblem, *, gradient: bool) -> str | None:
         if prob.is_julia:
-            return "its right-hand side is a bridge.JuliaFunction, which only Julia can run"
+            return (
+                "its right-hand side is a bridge.JuliaFunction, which only Julia can run (to "
+                "get Julia: `python -m bridge install`, or write f in Python)"
+            )
         return None
 
     def solve(self, prob: ODEProblem, alg: Algorithm, opts: SolveOptions) -> Solution:

@@ -126,6 +126,44 @@ end
 
 ode_function(rhs::UserRHS) = ODEFunction{true, SciMLBase.FullSpecialize}(rhs.f)
 
+"""
+    reflected!(g!, out, args..., s)
+
+`g!(out, args..., -s)`, then `out` negated in place element by element (any array the
+solvers and AD hand over, including a `Zygote.Buffer`, which has no broadcasting `.=`).
+"""
+function reflected!(g!, out, args...)
+    g!(out, Base.front(args)..., -last(args))
+    for i in eachindex(out)
+        out[i] = -out[i]
+    end
+    return nothing
+end
+
+"""
+    reflected_function(rhs) -> ODEFunction
+
+The right-hand side in reflected time s = -t: v(s) = u(-s) solves dv/ds = -f(v, p, -s), so
+f, jac, paramjac, vjp and vjp_p are the originals evaluated at -s, negated. Like
+`ode_function`, `FullSpecialize` keeps the derivatives visible.
+"""
+function reflected_function(rhs::GeneratedRHS)
+    m = rhs.mod
+    f!, jac!, paramjac!, vjp!, vjp_p! = map(name -> latest_global(m, name), GENERATED_FUNCTIONS)
+    return ODEFunction{true, SciMLBase.FullSpecialize}(
+        (du, u, p, s) -> reflected!(f!, du, u, p, s);
+        jac = (J, u, p, s) -> reflected!(jac!, J, u, p, s),
+        paramjac = (pJ, u, p, s) -> reflected!(paramjac!, pJ, u, p, s),
+        vjp = (out, v, u, p, s) -> reflected!(vjp!, out, v, u, p, s),
+        vjp_p = (out, v, u, p, s) -> reflected!(vjp_p!, out, v, u, p, s),
+    )
+end
+
+function reflected_function(rhs::UserRHS)
+    f! = rhs.f
+    return ODEFunction{true, SciMLBase.FullSpecialize}((du, u, p, s) -> reflected!(f!, du, u, p, s))
+end
+
 """Whether the right-hand side brings its own vector-Jacobian products."""
 has_vjp(::GeneratedRHS) = true
 has_vjp(::UserRHS) = false

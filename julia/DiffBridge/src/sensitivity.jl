@@ -1,30 +1,42 @@
 # Differentiating a solve: Zygote.pullback through `solve(...; sensealg)`, with the
 # SciMLSensitivity method asked for by name.
 
+# Sensitivity method names (as bridge/_algorithms.py spells them) -> constructors taking the
+# state-VJP choice and the job. A fixed table: user text is looked up, never evaluated.
+#
+# Generated models bring `vjp`/`vjp_p`/`paramjac`, which SciMLSensitivity uses whatever
+# `autojacvec` is; `false` (dense ForwardDiff Jacobians) is the fallback that never meets
+# the `autojacvec = true` traps of GaussAdjoint/QuadratureAdjoint. A user's Julia function has
+# no derivatives, so its adjoints use ReverseDiff, which handles mutation and branches.
+# QuadratureAdjoint's own quadrature tolerances (default 1e-6/1e-3) follow the solve's.
+# GaussAdjoint without parameters calls `length(::NullParameters)` (`gauss_adjoint.jl:533` in
+# 7.112.3, a MethodError), so an empty `p` gets InterpolatingAdjoint with the same VJP, which
+# guards that case (`interpolating_adjoint.jl:388`) and computes the same gradient.
+const SENSEALGS = Dict{String, Any}(
+    "auto" => (vjp, job) -> nothing,
+    "ForwardDiffSensitivity" => (vjp, job) -> ForwardDiffSensitivity(),
+    "GaussAdjoint" => (vjp, job) -> isempty(job.prob.p) ?
+        InterpolatingAdjoint(; autojacvec = vjp) : GaussAdjoint(; autojacvec = vjp),
+    "InterpolatingAdjoint" => (vjp, job) -> InterpolatingAdjoint(; autojacvec = vjp),
+    "QuadratureAdjoint" => (vjp, job) -> QuadratureAdjoint(;
+        autojacvec = vjp, abstol = job.abstol, reltol = job.reltol,
+    ),
+    "BacksolveAdjoint" => (vjp, job) -> BacksolveAdjoint(; autojacvec = vjp),
+)
+
 """
     sensitivity_algorithm(name, job)
 
-The SciMLSensitivity method for `name`; `"auto"` is `nothing` (SciMLSensitivity chooses).
-QuadratureAdjoint's own quadrature tolerances (default 1e-6/1e-3) follow the solve's.
-Generated models bring `vjp`/`vjp_p`/`paramjac`, which SciMLSensitivity uses whatever
-`autojacvec` is; `false` (dense ForwardDiff Jacobians) is the fallback that never meets
-the `autojacvec = true` traps of GaussAdjoint/QuadratureAdjoint. A user's Julia function has
-no derivatives, so its adjoints use ReverseDiff, which handles mutation and branches.
+The SciMLSensitivity method for `name` (table `SENSEALGS`); `"auto"` is `nothing`
+(SciMLSensitivity chooses).
 """
 function sensitivity_algorithm(name::AbstractString, job::Job)
-    vjp = has_vjp(job.rhs) ? false : ReverseDiffVJP()
-    name == "auto" && return nothing
-    name == "ForwardDiffSensitivity" && return ForwardDiffSensitivity()
-    name == "GaussAdjoint" && return GaussAdjoint(; autojacvec = vjp)
-    name == "InterpolatingAdjoint" && return InterpolatingAdjoint(; autojacvec = vjp)
-    name == "QuadratureAdjoint" && return QuadratureAdjoint(;
-        autojacvec = vjp, abstol = job.abstol, reltol = job.reltol,
-    )
-    name == "BacksolveAdjoint" && return BacksolveAdjoint(; autojacvec = vjp)
-    throw(DiffBridgeError(
-        "unknown sensitivity method $(repr(name)); known: auto, ForwardDiffSensitivity, " *
-            "GaussAdjoint, InterpolatingAdjoint, QuadratureAdjoint, BacksolveAdjoint"
-    ))
+    ctor = get(SENSEALGS, name, nothing)
+    if ctor === nothing
+        known = join(sort!(collect(keys(SENSEALGS))), ", ")
+        throw(DiffBridgeError("unknown sensitivity method $(repr(name)); known names: $known"))
+    end
+    return ctor(has_vjp(job.rhs) ? false : ReverseDiffVJP(), job)
 end
 
 """
@@ -62,6 +74,13 @@ end
 
 Solve under `Zygote.pullback` with the named sensitivity method. Returns what `solve_job`
 returns, plus a `VJPHandle` for `pullback_job`. Safe to call with the GIL released.
+
+When time runs backwards (t1 < t0) the differentiated solve runs in reflected time s = -t
+(`reflected_problem`), whatever the method: the continuous adjoints sort their save times
+(`concrete_solve.jl:752` in SciMLSensitivity 7.112.3) while their loss callback counts down
+from the last one (`adjoint_common.jl:837`, `:819`), which pairs cotangent columns with
+mirrored times when tspan is reversed. In reflected time every method sees an ordinary
+forward problem with the same solution at the same (negated) times.
 """
 vjp_job(job::Job, sensealg::AbstractString) = Base.invokelatest(_vjp_job, job, String(sensealg))
 
@@ -80,26 +99,31 @@ function _vjp_job(job::Job, sensealg_name::String)
         end
         wanted = Vector{Float64}(sol.t)
     end
-    ts = with_endpoints(wanted, job.prob.tspan)
+    t0, t1 = job.prob.tspan
+    backwards = t1 < t0
+    prob = backwards ? reflected_problem(job) : job.prob
+    # Negation is exact in floating point, so reflected times map back to the user's exactly.
+    ts = with_endpoints(backwards ? -wanted : wanted, prob.tspan)
     kwargs = (; common_kwargs(job)..., saveat = ts, sensealg = sensealg)
     seen = Ref{Any}(nothing)
     function forward(u0, p)
-        sol = solve(job.prob, job.alg; u0 = u0, p = p, kwargs...)
+        fsol = solve(prob, job.alg; u0 = u0, p = p, kwargs...)
         ignore_derivatives() do
-            seen[] = (Vector{Float64}(sol.t), sol.retcode, stats_tuple(sol.stats))
+            seen[] = (Vector{Float64}(fsol.t), fsol.retcode, stats_tuple(fsol.stats))
         end
-        return Array(sol)
+        return Array(fsol)
     end
     # No parameters: differentiate u0 alone and solve with `NullParameters`, which
     # SciMLSensitivity special-cases. An empty `p` reaches ForwardDiffSensitivity's dp thunk
     # (what "auto" picks for small problems), which divides by its chunk size, 0 here
     # (`src/concrete_solve.jl:1305-1316` in 7.112.3).
-    Y, back = if isempty(job.prob.p)
-        Zygote.pullback(u0 -> forward(u0, SciMLBase.NullParameters()), job.prob.u0)
+    Y, back = if isempty(prob.p)
+        Zygote.pullback(u0 -> forward(u0, SciMLBase.NullParameters()), prob.u0)
     else
-        Zygote.pullback(forward, job.prob.u0, job.prob.p)
+        Zygote.pullback(forward, prob.u0, prob.p)
     end
-    tsol, retcode, stats = seen[]
+    tsolved, retcode, stats = seen[]
+    tsol = backwards ? -tsolved : tsolved
     cols = user_columns(tsol, wanted)
     U = cols == 1:length(tsol) ? Y : Y[:, cols]
     handle = VJPHandle(back, successful_retcode(retcode), retcode_name(retcode), n, np,

@@ -44,6 +44,17 @@ function _prepare(key, u0, t0, t1, p, alg, saveat, reltol, abstol, maxiters)
     return Job(prob, algorithm(alg), rhs, saveat, reltol, abstol, maxiters)
 end
 
+"""
+    reflected_problem(job) -> ODEProblem
+
+The job's problem in reflected time s = -t (tspan (-t0, -t1)), with the same u0 and p: its
+solution at s is the original's at t = -s (`reflected_function`).
+"""
+function reflected_problem(job::Job)
+    t0, t1 = job.prob.tspan
+    return ODEProblem(reflected_function(job.rhs), job.prob.u0, (-t0, -t1), job.prob.p)
+end
+
 # Quiet: Python reports failed solves itself (retcode + SolverWarning), and this also
 # silences SciMLSensitivity's notes about its automatic VJP choice.
 quiet() = DEVerbosity(SciMLLogging.None())
