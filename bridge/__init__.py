@@ -17,6 +17,7 @@ from . import zygote
 from ._algorithms import ALGORITHMS, SENSEALGS
 from ._api import solve, vjp
 from ._backend import BACKENDS, BackendChoice, choose_backend, resolve_backend
+from ._ensemble import ENSEMBLES, EnsembleProblem, EnsembleSolution
 from ._errors import (
     BackendUnavailableError,
     BackendUnsupportedError,
@@ -43,6 +44,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ALGORITHMS",
     "BACKENDS",
+    "ENSEMBLES",
     "SENSEALGS",
     "BackendChoice",
     "BackendUnavailableError",
@@ -52,6 +54,8 @@ __all__ = [
     "BridgeTypeError",
     "BridgeValueError",
     "BridgeWarning",
+    "EnsembleProblem",
+    "EnsembleSolution",
     "GradientUnavailableError",
     "GradientWarning",
     "Gradients",

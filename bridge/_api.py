@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, overload
 
 from ._algorithms import check_alg, check_sensealg
 from ._backend import choose_backend, get_backend
+from ._ensemble import EnsembleProblem, EnsembleSolution, solve_ensemble, vjp_ensemble
 from ._errors import BridgeTypeError, GradientUnavailableError, SolveFailedError, SolverWarning
 from ._problem import ODEProblem
 from ._solution import Gradients, Solution
@@ -20,13 +21,21 @@ from ._validate import (
 )
 
 
-def _check_problem(prob: Any) -> ODEProblem:
-    if not isinstance(prob, ODEProblem):
+def _check_problem(prob: Any) -> ODEProblem | EnsembleProblem:
+    if not isinstance(prob, (ODEProblem, EnsembleProblem)):
         raise BridgeTypeError(
-            f"prob must be a bridge.ODEProblem, got {type(prob).__name__}; build one with "
-            "bridge.ODEProblem(f, u0, tspan, p)"
+            f"prob must be a bridge.ODEProblem or bridge.EnsembleProblem, got "
+            f"{type(prob).__name__}; build one with bridge.ODEProblem(f, u0, tspan, p)"
         )
     return prob
+
+
+def _check_ensemble(prob: Any, ensemble: Any) -> None:
+    if ensemble is not None and not isinstance(prob, EnsembleProblem):
+        raise BridgeTypeError(
+            f"ensemble={ensemble!r} is only for a bridge.EnsembleProblem; prob is an "
+            "ODEProblem (build bridge.EnsembleProblem(prob, u0=U0, p=P) for many members)"
+        )
 
 
 def _check_differentiable(prob: ODEProblem) -> None:
@@ -49,8 +58,38 @@ def _warn_failure(sol: Solution) -> None:
         )
 
 
+@overload
 def solve(
     prob: ODEProblem,
+    alg: str = ...,
+    *,
+    saveat: Any = ...,
+    reltol: float = ...,
+    abstol: float = ...,
+    maxiters: int = ...,
+    progress: bool = ...,
+    backend: str | None = ...,
+    ensemble: Any = ...,
+) -> Solution: ...
+
+
+@overload
+def solve(
+    prob: EnsembleProblem,
+    alg: str = ...,
+    *,
+    saveat: Any = ...,
+    reltol: float = ...,
+    abstol: float = ...,
+    maxiters: int = ...,
+    progress: bool = ...,
+    backend: str | None = ...,
+    ensemble: Any = ...,
+) -> EnsembleSolution: ...
+
+
+def solve(
+    prob: ODEProblem | EnsembleProblem,
     alg: str = "auto",
     *,
     saveat: Any = None,
@@ -59,7 +98,8 @@ def solve(
     maxiters: int = DEFAULT_MAXITERS,
     progress: bool = False,
     backend: str | None = None,
-) -> Solution:
+    ensemble: Any = None,
+) -> Solution | EnsembleSolution:
     """Solve an ODE problem.
 
     Parameters
@@ -79,11 +119,16 @@ def solve(
     backend : {"auto", "julia", "diffsol", "reference"}, optional
         Defaults to the ``BRIDGE_BACKEND`` environment variable, then ``"auto"`` (the best
         engine installed that can run the problem; ``sol.backend`` says which ran).
+    ensemble : {"serial", "threads", "processes"} or dask.distributed.Client, optional
+        Only for an ``EnsembleProblem`` (default ``"serial"``): where its members run.
+        ``"threads"`` is parallel on the Julia backend; the other engines hold the GIL and
+        use processes instead (with a warning). ``saveat`` is required.
 
     Returns
     -------
-    Solution
-        A failed solve returns its retcode and partial trajectory, with a SolverWarning.
+    Solution, or EnsembleSolution for an EnsembleProblem
+        A failed solve returns its retcode and partial trajectory, with a SolverWarning
+        (for an ensemble, one warning naming how many members failed).
 
     Example
     -------
@@ -94,8 +139,12 @@ def solve(
     (3, 1)
     """
     prob = _check_problem(prob)
+    _check_ensemble(prob, ensemble)
     algorithm = check_alg(alg)
-    opts = check_options(prob.tspan, saveat, reltol, abstol, maxiters, progress)
+    tspan = prob.prob.tspan if isinstance(prob, EnsembleProblem) else prob.tspan
+    opts = check_options(tspan, saveat, reltol, abstol, maxiters, progress)
+    if isinstance(prob, EnsembleProblem):
+        return solve_ensemble(prob, algorithm, opts, backend, ensemble or "serial")
     be = get_backend(choose_backend(backend, prob).name)
     sol = be.solve(prob, algorithm, opts)
     _warn_failure(sol)
@@ -103,7 +152,7 @@ def solve(
 
 
 def vjp(
-    prob: ODEProblem,
+    prob: ODEProblem | EnsembleProblem,
     alg: str = "auto",
     *,
     saveat: Any = None,
@@ -113,7 +162,8 @@ def vjp(
     maxiters: int = DEFAULT_MAXITERS,
     progress: bool = False,
     backend: str | None = None,
-) -> tuple[Solution, Callable[[Any], Gradients]]:
+    ensemble: Any = None,
+) -> tuple[Any, Callable[[Any], Gradients]]:
     """Solve and return a pullback: gradients of a loss of ``sol.u`` w.r.t. ``u0`` and ``p``.
 
     ``pullback(cotangent)`` takes dL/d(sol.u), shaped like ``sol.u``, and returns
@@ -125,6 +175,11 @@ def vjp(
         A SciMLSensitivity method name: ``"auto"``, ``"ForwardDiffSensitivity"``,
         ``"GaussAdjoint"``, ``"InterpolatingAdjoint"``, ``"QuadratureAdjoint"``,
         ``"BacksolveAdjoint"``. Other arguments are as in ``solve``.
+
+    For an ``EnsembleProblem`` it returns ``(EnsembleSolution, pullback)``: the pullback
+    takes a cotangent shaped like ``esol.u`` (N, nt, n) and returns ``Gradients`` with
+    ``u0`` (N, n) and ``p`` (N, m); it refuses (SolveFailedError naming the members) when
+    any member failed.
 
     Raises
     ------
@@ -142,10 +197,19 @@ def vjp(
     (array([0.367879]), array([-0.367879]))
     """
     prob = _check_problem(prob)
+    _check_ensemble(prob, ensemble)
     algorithm = check_alg(alg)
     sense = check_sensealg(sensealg)
-    opts = check_options(prob.tspan, saveat, reltol, abstol, maxiters, progress)
+    tspan = prob.prob.tspan if isinstance(prob, EnsembleProblem) else prob.tspan
+    opts = check_options(tspan, saveat, reltol, abstol, maxiters, progress)
+    if isinstance(prob, EnsembleProblem):
+        _check_differentiable(prob.prob)
+        return vjp_ensemble(prob, algorithm, opts, sense, backend, ensemble or "serial")
     _check_differentiable(prob)
+    if not prob.is_julia:  # a jump on u or p that the solution crosses is not differentiated
+        from ._trace.switches import warn_if_jumps
+
+        warn_if_jumps(prob.model, stacklevel=2)
     be = get_backend(choose_backend(backend, prob, gradient=True).name)
     sol, raw_pullback = be.vjp(prob, algorithm, opts, sense)
     if not sol.success:

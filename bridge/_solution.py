@@ -146,6 +146,32 @@ class Gradients:
         return iter((self.u0, self.p))
 
 
+@dataclass(frozen=True)
+class DensePullback:
+    """A pullback that is one fixed linear map: the sensitivities of every saved state.
+
+    ``sens[i, k, j]`` is ∂u_j(t_i)/∂θ_k with θ = (u0, p), so the pullback of a cotangent c
+    (shaped like ``sol.u``) is ``Σ_i sens[i] @ c[i]``. Forward-sensitivity methods produce
+    this; unlike a closure it pickles, so ensembles on processes or Dask send it back from
+    the workers instead of solving again at pullback time.
+
+    Example
+    -------
+    >>> pb = DensePullback(np.ones((2, 3, 1)), n_states=1)  # 2 saves, θ = (u0, p1, p2)
+    >>> g = pb(np.array([[1.0], [2.0]]))
+    >>> g.u0, g.p
+    (array([3.]), array([3., 3.]))
+    """
+
+    sens: FloatArray
+    n_states: int
+
+    def __call__(self, cotangent: FloatArray) -> Gradients:
+        g = np.einsum("tkn,tn->k", self.sens, cotangent)
+        n = self.n_states
+        return Gradients(u0=np.ascontiguousarray(g[:n]), p=np.ascontiguousarray(g[n:]))
+
+
 def empty_like_failure(n: int) -> FloatArray:
     """An empty (0, n) state array for solves that fail before the first save."""
     return np.zeros((0, n))
