@@ -45,20 +45,20 @@ from typing import Any
 
 def _start_julia_before_torch() -> None:
     from . import _julia
-    from ._backend import requested_backend
+    from ._backend import choose_backend
     from ._errors import BridgeError
 
     try:
-        wanted = requested_backend()
+        runs = choose_backend(None, warn=False).name
     except BridgeError:
-        return  # a bad BRIDGE_BACKEND is reported by the first solve, not by an import
-    if wanted == "reference" or not _julia.status().usable or _julia._MAIN is not None:
+        return  # a bad or unavailable BRIDGE_BACKEND is reported by the first solve
+    if runs != "julia" or _julia.started():
         return
     if "torch" in sys.modules:
         warnings.warn(
             "bridge.torch: torch was imported before Julia started; juliacall documents "
             "crashes with this order. Import bridge.torch before anything imports torch (it "
-            "starts Julia first), or set BRIDGE_BACKEND=reference to use the SciPy backend.",
+            "starts Julia first), or set BRIDGE_BACKEND to another engine (diffsol, reference).",
             RuntimeWarning,
             stacklevel=3,
         )
