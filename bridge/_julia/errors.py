@@ -2,8 +2,8 @@
 
 ``session.call`` hands every exception raised by a call into Julia to ``translate_exception``
 (with the lock held, because asking Julia for the exception's type and text enters Julia).
-Nothing here imports juliacall: the juliacall types are recognised by name and module, so
-all of it is tested without Julia.
+Nothing here imports juliacall: its exception type is recognised by name and module
+(``arrays.is_juliacall_object``), so all of it is tested without Julia.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._errors import BridgeError, JuliaError
+from .arrays import is_juliacall_object
 
 _TYPE_PARAMS = re.compile(r"\{[^{}]*\}")
 #: PythonCall's rendering of a MethodError on the called function itself.
@@ -60,7 +61,7 @@ def is_juliacall_error(exc: BaseException) -> bool:
     >>> is_juliacall_error(ValueError("python"))
     False
     """
-    return type(exc).__name__ == "JuliaError" and type(exc).__module__.startswith("juliacall")
+    return type(exc).__name__ == "JuliaError" and is_juliacall_object(exc)
 
 
 def translate_exception(
