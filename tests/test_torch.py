@@ -379,7 +379,7 @@ def _fake_usable_julia(monkeypatch: pytest.MonkeyPatch, started: list[bool]) -> 
 
     monkeypatch.setattr(_julia, "status", lambda refresh=False: _julia.JuliaStatus(usable=True))
     monkeypatch.setattr(_julia, "jl", fake_jl)
-    monkeypatch.setattr(_julia, "_MAIN", None)
+    monkeypatch.setattr(_julia, "started", lambda: False)
     monkeypatch.setenv("BRIDGE_BACKEND", "auto")
 
 
