@@ -184,7 +184,6 @@ def test_python_values_pass_and_handles_go_back_unwrapped(fake_main, monkeypatch
 def test_started_does_not_start_julia(monkeypatch):
     monkeypatch.setattr(session, "_MAIN", None)
     assert session.started() is False and bridge._julia.started() is False
-    assert bridge._julia._MAIN is None  # the old private name still answers (bridge.torch)
 
 
 # ------------------------------------------------------------------------- with Julia

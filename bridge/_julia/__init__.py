@@ -17,9 +17,6 @@ backend.
 
 from __future__ import annotations
 
-from typing import Any
-
-from . import session as _session
 from .detection import INSTALL_HINT, JULIA_COMPAT, JuliaStatus, detect, status
 from .errors import make_julia_error, short_julia_message, translate_exception
 from .session import call, jl, start_julia, started
@@ -38,10 +35,3 @@ __all__ = [
     "status",
     "translate_exception",
 ]
-
-
-def __getattr__(name: str) -> Any:
-    # bridge.torch still reads `_julia._MAIN`; it moves to `started()` (kept until then).
-    if name == "_MAIN":
-        return _session._MAIN
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
