@@ -32,7 +32,9 @@ def _require_saveat(opts: SolveOptions) -> None:
 
 
 def _where(ensemble: Any, engine: str) -> Executor:
-    if ensemble == "threads" and engine != "julia":
+    if ensemble == "threads" and engine == "julia":
+        return Executor("threads", 1, _native_map, True)
+    if ensemble == "threads":
         with _warn_lock:
             first = engine not in _warned_threads
             _warned_threads.add(engine)
@@ -46,6 +48,21 @@ def _where(ensemble: Any, engine: str) -> Executor:
             )
         ensemble = "processes"
     return executor(ensemble, engine)
+
+
+def _native_map(*args: Any) -> list[Any]:  # pragma: no cover - threads never map chunks
+    raise AssertionError("ensemble='threads' on Julia runs in one call, not in chunks")
+
+
+def _native(
+    eprob: EnsembleProblem, engine: str, alg: Algorithm, opts: SolveOptions, sensealg: str | None
+) -> tuple[list[MemberResult], Callable[[FloatArray], Gradients] | None]:
+    """Every member in one call into the engine (Julia's EnsembleThreads, GIL released)."""
+    from .._backend import get_backend
+
+    backend: Any = get_backend(engine)
+    results, pullback = backend.ensemble(eprob.prob, eprob.u0, eprob.p, alg, opts, sensealg)
+    return results, pullback
 
 
 def _solution(results: list[MemberResult], opts: SolveOptions, where: Executor) -> EnsembleSolution:
@@ -82,8 +99,11 @@ def solve_ensemble(
     _require_saveat(opts)
     engine = choose_backend(backend, eprob.prob).name
     where = _where(ensemble, engine)
-    job = make_job(eprob.prob, engine, where, alg, opts, None)
-    results = run_members(job, eprob.u0, eprob.p, where, eprob.prob)
+    if where.name == "threads":
+        results, _ = _native(eprob, engine, alg, opts, None)
+    else:
+        job = make_job(eprob.prob, engine, where, alg, opts, None)
+        results = run_members(job, eprob.u0, eprob.p, where, eprob.prob)
     return _solution(results, opts, where)
 
 
@@ -99,8 +119,12 @@ def vjp_ensemble(
     _require_saveat(opts)
     engine = choose_backend(backend, eprob.prob, gradient=True).name
     where = _where(ensemble, engine)
-    job = make_job(eprob.prob, engine, where, alg, opts, sensealg)
-    results = run_members(job, eprob.u0, eprob.p, where, eprob.prob)
+    native: Callable[[FloatArray], Gradients] | None = None
+    if where.name == "threads":
+        results, native = _native(eprob, engine, alg, opts, sensealg)
+    else:
+        job = make_job(eprob.prob, engine, where, alg, opts, sensealg)
+        results = run_members(job, eprob.u0, eprob.p, where, eprob.prob)
     esol = _solution(results, opts, where)
     shape = esol.u.shape
 
@@ -115,6 +139,8 @@ def vjp_ensemble(
                 retcode=esol.retcodes[failed[0]],
             )
         cot: FloatArray = check_cotangent(cotangent, shape)
+        if native is not None:
+            return native(cot)
         return pull_members(job, eprob.u0, eprob.p, results, cot, where)
 
     pullback.__doc__ = (

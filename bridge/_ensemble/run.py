@@ -8,6 +8,11 @@ each worker builds it once and keeps it by key (``_WORKER_MODELS``). Results com
 member order; a member whose solve failed carries its retcode, and a chunk that never
 comes back (a killed worker) raises, so an ensemble is never silently short.
 
+``ensemble="threads"`` on the Julia backend does not use chunks at all: the engine's
+``Backend.ensemble(prob, U0, P, alg, opts, sensealg)`` builds and solves every member in one
+call (``EnsembleThreads``, GIL released) and returns ``(list[MemberResult], pullback)``,
+the pullback taking the (N, nt, n) cotangent (``api._native``).
+
 Gradients: a member's pullback that pickles (a ``DensePullback``: forward sensitivities)
 comes back with its result and is applied locally; any other pullback stays where it was
 made when the ensemble runs in process, and is recomputed in the workers (forward and
