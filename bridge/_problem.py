@@ -163,8 +163,9 @@ class ODEProblem:
                 "the Julia backend can run; use backend='julia' or write f in Python"
             )
         with self._lock:
-            if self._model is None:
-                self._model = self._build_model()
+            stale = getattr(self._model, "stale", None)
+            if self._model is None or (stale is not None and stale()):
+                self._model = self._build_model()  # a value the trace froze has changed
             return self._model
 
     def _build_model(self) -> Model:
@@ -172,7 +173,14 @@ class ODEProblem:
         if not self.trace:
             return OpaqueModel(self.f, self.n_states, self.n_params, self.param_spec, self.name)
         trace_model = _import_tracer()
-        return trace_model(self.f, self.n_states, self.n_params, self.param_spec, name=self.name)
+        return trace_model(
+            self.f,
+            self.n_states,
+            self.n_params,
+            self.param_spec,
+            name=self.name,
+            check_at=(self.u0, self.p, self.tspan[0]),
+        )
 
     def remake(self, *, u0: Any = None, p: Any = None, tspan: Any = None) -> ODEProblem:
         """A copy with some of u0, p, tspan replaced; the traced model is shared.

@@ -20,6 +20,7 @@ import numpy as np
 import sympy as sp
 
 from .ops import OPS, UFUNCS
+from .switches import may_jump
 from .tape import Tape
 
 # Functions that only move elements around (or combine them with + - *), so NumPy's own
@@ -122,6 +123,8 @@ def apply_ufunc(tape: Tape, ufunc: np.ufunc, method: str, inputs: Any, kwargs: A
             f"np.{name} is not supported in traced code",
             "Supported ufuncs: " + ", ".join(sorted(UFUNCS)),
         )
+    if op.switch is not None:
+        _note_switch(tape, f"np.{name}", arrays)
     try:
         if op.bind:
             build = op.sympy
@@ -131,6 +134,17 @@ def apply_ufunc(tape: Tape, ufunc: np.ufunc, method: str, inputs: Any, kwargs: A
     except (TypeError, ValueError, AttributeError) as exc:
         raise tape.error(f"np.{name} failed on traced values: {exc}") from exc
     return scalar(result)
+
+
+def _note_switch(tape: Tape, kind: str, arrays: list[np.ndarray]) -> None:
+    """Record a kink: the sign of the argument (abs, sign) or of the difference of the
+    arguments (minimum, maximum, clip) decides the branch."""
+    first, *others = np.broadcast_arrays(*arrays)
+    if not others:
+        conditions = list(first.ravel())
+    else:
+        conditions = [a - b for o in others for a, b in zip(first.ravel(), o.ravel(), strict=True)]
+    tape.note_switch(kind, conditions, jumps=kind == "np.sign")
 
 
 def apply_function(tape: Tape, func: Any, args: Any, kwargs: Any) -> Any:
@@ -238,6 +252,10 @@ def _where(tape: Tape, cond: Any, a: Any = None, b: Any = None) -> np.ndarray:
     build = OPS["where"].sympy
     pick = np.frompyfunc(lambda c, x, y: build(_condition(c), x, y), 3, 1)
     arrays = [as_objects(v, tape) for v in (cond, a, b)]
+    c, x, y = (v.ravel() for v in np.broadcast_arrays(*arrays))
+    conditions = [_condition(ci) for ci in c]
+    jumps = any(may_jump(ci, xi, yi) for ci, xi, yi in zip(conditions, x, y, strict=True))
+    tape.note_switch("np.where", conditions, jumps)
     return scalar(pick(*arrays))
 
 
@@ -245,6 +263,8 @@ def _clip(tape: Tape, a: Any, a_min: Any = None, a_max: Any = None, **kw: Any) -
     x = as_objects(a, tape)
     if a_min is None and a_max is None:
         raise tape.error("np.clip needs at least one of a_min, a_max")
+    bounds = [as_objects(v, tape) for v in (a_min, a_max) if v is not None]
+    _note_switch(tape, "np.clip", [x, *bounds])
     if a_max is None:
         result = np.frompyfunc(OPS["maximum"].sympy, 2, 1)(x, as_objects(a_min, tape))
     elif a_min is None:

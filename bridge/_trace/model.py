@@ -31,8 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import BridgeTypeError, BridgeValueError
+from .._errors import BridgeTypeError, BridgeValueError, TraceError
 from .._model import FloatArray, ParamSpec, ParamUnflattener, rhs_output
+from .frozen import Frozen, snapshot
 from .julia_codegen import julia_module
 from .numpy_codegen import NumpyFunction
 from .program import Program, build_programs
@@ -72,6 +73,8 @@ class TracedModel:
                 pass
         self.trace = traced
         self.name = name
+        #: Switches on u or p, with the user's lines (see bridge/_trace/switches.py).
+        self.switches = traced.switches
         self.n_states = len(traced.u)
         self.n_params = len(traced.p)
         self.param_spec = param_spec
@@ -85,6 +88,8 @@ class TracedModel:
         self._vjp_u = compiled["vjp"]
         self._vjp_p = compiled["vjp_p"]
         self.key = hashlib.sha256(self.julia_source(_KEY_MODULE).encode()).hexdigest()
+        #: The values the trace froze (set by trace_model; see frozen.py).
+        self.frozen: Frozen | None = None
         #: Which code ``f`` runs: "generated" or "user" (see the module docstring).
         self.f_source = "generated" if traced.scalar_style else "user"
         if traced.scalar_style:
@@ -109,6 +114,61 @@ class TracedModel:
             source = julia_module(module_name, programs, self.n_states, self.n_params)
             self._julia[module_name] = source
         return source
+
+    def stale(self) -> list[str]:
+        """What changed since the trace among the values it froze (empty: up to date).
+
+        Example
+        -------
+        >>> k = 1.0
+        >>> def decay(u, p, t):
+        ...     return [-k * u[0]]
+        >>> m = trace_model(decay, 1, 0)
+        >>> k = 2.0
+        >>> m.stale()
+        ['global:k']
+        >>> trace_model(decay, 1, 0) is m  # traced again
+        False
+        """
+        func = self._func()
+        if func is None or self.frozen is None:
+            return []
+        return self.frozen.changed(func)
+
+    def check_user_function(self, u0: FloatArray, p: FloatArray, t0: float) -> None:
+        """Refuse (TraceError) a trace that does not compute what the function computes.
+
+        The user's function runs on float arrays and the trace on symbolic ones; code that
+        tells them apart (a ``try/except`` that swallows the tracer's error, an
+        ``isinstance(u, np.ndarray)`` branch, random numbers) gives a model whose solution
+        or derivatives are not the function's. Compared at (u0, p, t0) and a nearby point.
+        """
+        if self._func() is None:
+            return
+        for u, q, t in _check_points(u0, p, t0):
+            with np.errstate(all="ignore"):
+                generated = self.f_generated(u, q, t)
+                try:
+                    own = self.f_user(u, q, t)
+                except Exception as exc:  # any failure is another path than the trace's
+                    raise self._mismatch(u, q, t, f"raises {type(exc).__name__}: {exc}") from exc
+            scale = 1.0 + float(np.max(np.abs(np.nan_to_num(own)), initial=0.0))
+            if not np.allclose(own, generated, rtol=1e-7, atol=1e-10 * scale, equal_nan=True):
+                raise self._mismatch(u, q, t, f"returns {_short(own)}", _short(generated))
+
+    def _mismatch(
+        self, u: FloatArray, p: FloatArray, t: float, own: str, traced: str = ""
+    ) -> TraceError:
+        detail = f", the traced model {traced}" if traced else ""
+        return TraceError(
+            f"cannot trace right-hand side {self.name!r}: the traced model does not compute "
+            f"what the function computes. At u={_short(u)}, p={_short(p)}, t={t:g} the "
+            f"function {own}{detail}. It takes another path on float arrays than on "
+            "bridge's traced arrays: look for a try/except that catches exceptions around "
+            "NumPy calls (it swallows the tracer's error), an isinstance()/type() check "
+            "on u, p or t, or values that change from call to call (random numbers, "
+            "counters). Remove it, or build the problem with trace=False (no gradients)"
+        )
 
     def f(self, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
         """du/dt (see the module docstring for which code computes it)."""
@@ -135,6 +195,23 @@ class TracedModel:
         return self._vjp_p(v, u, p, t)
 
 
+def _check_points(
+    u0: FloatArray, p: FloatArray, t0: float
+) -> list[tuple[FloatArray, FloatArray, float]]:
+    """(u0, p, t0) and a nearby point off any symmetry (a fixed, irregular pattern)."""
+
+    def nudge(x: FloatArray) -> FloatArray:
+        pattern = np.resize([0.31, -0.47, 0.53, -0.29, 0.61, -0.37, 0.43], x.shape)
+        return np.asarray(x + 1e-2 * (1.0 + np.abs(x)) * pattern, dtype=np.float64)
+
+    u0, p = np.asarray(u0, dtype=np.float64), np.asarray(p, dtype=np.float64)
+    return [(u0.copy(), p.copy(), float(t0)), (nudge(u0), nudge(p), float(t0) + 1e-2)]
+
+
+def _short(x: Any) -> str:
+    return np.array2string(np.asarray(x), precision=6, threshold=8, separator=", ")
+
+
 # -- the cache --------------------------------------------------------------------------------
 # Keyed weakly on the function object (a model must not keep a user's closure alive), then
 # on its code object (reassigning __code__ invalidates), sizes, parameter layout and name.
@@ -157,11 +234,14 @@ def trace_model(
     param_spec: Mapping[str, tuple[int, ...]] | None = None,
     *,
     name: str | None = None,
+    check_at: tuple[Any, Any, float] | None = None,
 ) -> TracedModel:
     """Trace ``f(u, p, t)`` into a ``TracedModel`` (cached per function, sizes and layout).
 
     ``param_spec`` is None for a flat parameter vector, or an ordered mapping name -> shape;
-    then ``f`` receives ``p`` as a dict of arrays with those shapes.
+    then ``f`` receives ``p`` as a dict of arrays with those shapes. ``check_at=(u0, p, t0)``
+    compares a new trace with ``f`` itself there (``TracedModel.check_user_function``).
+    A cached model is traced again when a value it froze has changed (``TracedModel.stale``).
 
     Raises ``TraceError`` if ``f`` cannot be traced (the message names the line and the fix).
 
@@ -204,8 +284,12 @@ def trace_model(
             except TypeError:  # not weak-referenceable or unhashable: trace without caching
                 pass
         model = per_function.get(key)
-        if model is None:
+        if model is None or model.stale():
+            before = snapshot(f)
             traced = trace(f, int(n_states), int(n_params), param_spec, label)
             model = TracedModel(f, traced, param_spec, label)
+            if check_at is not None:
+                model.check_user_function(*check_at)
+            model.frozen = Frozen.of(f, before)
             per_function[key] = model
         return model

@@ -33,13 +33,26 @@ def _sign(x: float) -> float:
     return float((x > 0) - (x < 0)) if x == x else x
 
 
+# NaN in, NaN out, as np.minimum/np.maximum/np.clip: ``a if a <= b else b`` would drop it.
+def _minimum(a: float, b: float) -> float:
+    return a if a <= b else (b if b < a else a + b)
+
+
+def _maximum(a: float, b: float) -> float:
+    return a if a >= b else (b if b > a else a + b)
+
+
+def _clip(x: float, lo: float, hi: float) -> float:
+    return _minimum(_maximum(x, lo), hi)
+
+
 # The fast path's helpers (Python floats): the ``py_fast`` names of the operation table that
 # are not math/builtins functions.
 _FAST_HELPERS: dict[str, Any] = {
     "sign": _sign,
-    "minimum": lambda a, b: a if a <= b else b,
-    "maximum": lambda a, b: a if a >= b else b,
-    "clip": lambda x, lo, hi: lo if x < lo else (hi if x > hi else x),
+    "minimum": _minimum,
+    "maximum": _maximum,
+    "clip": _clip,
     "where": lambda c, a, b: a if c else b,
     "logical_not": lambda c: not c,
 }

@@ -23,6 +23,10 @@ Columns
     floats) and on the NumPy fallback (NumPy scalars, ``nan`` instead of exceptions):
     ``"math.<name>"``, ``"np.<name>"``, ``"builtins.<name>"`` or the name of a helper of
     ``numpy_codegen``.
+``switch``
+    ``"kink"`` for operations that pick between branches but stay continuous (``np.abs``,
+    ``np.maximum``, ``np.clip``), ``"jump"`` for those that may jump (``np.sign``,
+    ``np.where``); the tracer records where they are used (see ``switches.py``).
 ``domain``
     For functions that are real only on part of the line: an expression of the arguments
     that is >= 0 exactly where the function is defined. Outside it NumPy returns NaN.
@@ -68,6 +72,7 @@ class Op:
     py: str | None = None
     py_fast: str | None = None
     py_numpy: str | None = None
+    switch: str | None = None
     domain: Callable[..., Any] | None = None
     julia: str | None = None
     julia_nan: str | None = None
@@ -146,12 +151,12 @@ ROWS: tuple[Op, ...] = (
     Op("negative", lambda a: -a, 1, ("negative",)),
     Op("positive", lambda a: a, 1, ("positive",)),
     Op(
-        "absolute", sp.Abs, 1, ("absolute", "fabs"), ("fabs",), heads=("Abs",),
+        "absolute", sp.Abs, 1, ("absolute", "fabs"), ("fabs",), heads=("Abs",), switch="kink",
         py="abs", py_fast="builtins.abs", py_numpy="np.absolute", julia="abs",
     ),
     # SymPy's own ``sign`` arises as the derivative of ``Abs``.
     Op(
-        "sign", fn.Sign, 1, ("sign",), heads=("Sign", "sign"),
+        "sign", fn.Sign, 1, ("sign",), heads=("Sign", "sign"), switch="jump",
         py="sign", py_fast="sign", py_numpy="np.sign", julia="sign",
     ),
     Op("square", lambda a: a**2, 1, ("square",)),
@@ -180,11 +185,11 @@ ROWS: tuple[Op, ...] = (
     # fmin/fmax skip NaN in NumPy; traced as minimum/maximum they propagate it, which an
     # ODE solver reports rather than integrating on.
     Op(
-        "minimum", fn.Minimum, 2, ("minimum", "fmin"), heads=("Minimum",),
+        "minimum", fn.Minimum, 2, ("minimum", "fmin"), heads=("Minimum",), switch="kink",
         py="minimum", py_fast="minimum", py_numpy="np.minimum", julia="min",
     ),
     Op(
-        "maximum", fn.Maximum, 2, ("maximum", "fmax"), heads=("Maximum",),
+        "maximum", fn.Maximum, 2, ("maximum", "fmax"), heads=("Maximum",), switch="kink",
         py="maximum", py_fast="maximum", py_numpy="np.maximum", julia="max",
     ),
     Op(
@@ -202,11 +207,12 @@ ROWS: tuple[Op, ...] = (
     Op("logical_or", sp.Or, 2, ("logical_or", "bitwise_or")),
     # -- array functions of three arguments (np.clip, np.where; not ufuncs) ---------------
     Op(
-        "clip", fn.Clip, 3, heads=("Clip",),
+        "clip", fn.Clip, 3, heads=("Clip",), switch="kink",
         py="clip", py_fast="clip", py_numpy="np.clip", julia="clamp",
     ),
     Op(
         "where", lambda c, a, b: sp.Piecewise((a, c), (b, True)), 3, heads=("Piecewise",),
+        switch="jump",
         py="where", py_fast="where", py_numpy="np.where", julia="ifelse",
     ),
 )

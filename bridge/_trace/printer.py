@@ -24,6 +24,7 @@ from .._errors import TraceError
 # Binding strengths: a child binding less tightly than its context gets parentheses.
 _ADD, _MUL, _NEG, _POW, _ATOM = 10, 20, 25, 30, 100
 _RELATIONAL = 5
+_SYMBOL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def negate(expr: sp.Basic) -> sp.Basic:
@@ -126,6 +127,10 @@ class CodePrinter:
 
     # -- atoms ----------------------------------------------------------------------------
     def _print_Symbol(self, expr: sp.Symbol) -> tuple[str, int]:
+        # The tracer only makes symbols named like u_0, p_3, x12, t; anything else would be
+        # pasted into the source as it is.
+        if not _SYMBOL_NAME.fullmatch(expr.name):
+            raise self.unsupported(f"the symbol {expr.name!r}")
         return expr.name, _ATOM
 
     def _print_Integer(self, expr: sp.Integer) -> tuple[str, int]:

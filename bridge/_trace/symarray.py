@@ -21,7 +21,9 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
+from sympy.core.sympify import SympifyError
 
+from .._errors import TraceError
 from . import arrayfuncs
 from .arrayfuncs import as_objects, scalar
 from .ops import ROWS
@@ -30,7 +32,13 @@ from .tape import Tape
 
 def _unwrap(value: Any, tape: Tape) -> Any:
     """``value`` with every traced array replaced by its object array (0-d ones, inside
-    lists and object arrays, by their expression), ready for ``arrayfuncs``."""
+    lists and object arrays, by their expression), ready for ``arrayfuncs``.
+
+    This is where values from the user's code enter the trace, so SymPy objects are refused
+    here: bridge prints the expressions it builds into Python and Julia source, and a
+    foreign one would be printed verbatim (a crafted name runs as code) or alias a state
+    (a user's ``Symbol("u_0")`` reads u[0] but is invisible to the derivatives).
+    """
     if isinstance(value, SymArray):
         return value.data
     if isinstance(value, (list, tuple)):
@@ -41,6 +49,8 @@ def _unwrap(value: Any, tape: Tape) -> Any:
         for i in range(flat_in.size):
             flat_out[i] = _element(flat_in[i], tape)
         return out
+    if isinstance(value, sp.Basic):
+        return _foreign(value, tape)
     return value
 
 
@@ -48,6 +58,20 @@ def _element(value: Any, tape: Tape) -> Any:
     if isinstance(value, SymArray) and value.ndim == 0:
         return value.data[()]
     return _unwrap(value, tape)
+
+
+def _foreign(value: sp.Basic, tape: Tape) -> sp.Basic:
+    """A SymPy object from the user's code: plain numbers pass, anything else is refused."""
+    if isinstance(value, (sp.Integer, sp.Float, sp.Rational)) and value.is_finite:
+        return value
+    if value in (sp.true, sp.false):
+        return value
+    raise tape.error(
+        f"it uses the SymPy object {str(value)[:60]!r} ({type(value).__name__}) in the computation",
+        "bridge builds the symbolic model itself and does not accept SymPy objects in a "
+        "right-hand side (they would be printed into the generated code as they are): "
+        "compute with u, p, t, NumPy functions and plain numbers",
+    )
 
 
 def to_objects(value: Any, tape: Tape) -> np.ndarray:
@@ -63,6 +87,22 @@ def to_expr(value: Any, tape: Tape) -> sp.Basic:
     if data.ndim != 0:
         raise tape.error(f"expected a scalar, got a traced array of shape {data.shape}")
     return data[()]
+
+
+class _SymPyCalled(TraceError, SympifyError):
+    """A SymPy operation was given a traced value.
+
+    A ``SympifyError`` too, so that SymPy's binary operators return NotImplemented and
+    ``sp.Rational(1, 2) * u`` comes to ``SymArray.__rmul__`` (which accepts SymPy numbers);
+    ``sp.exp(u)`` surfaces as this TraceError.
+    """
+
+    def __init__(self, message: str) -> None:
+        TraceError.__init__(self, message)
+        self.expr, self.base_exc = message, None
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 class SymArray:
@@ -142,8 +182,22 @@ class SymArray:
             "it branches on a traced value (`if`, `while`, `and`/`or`, min()/max() or a "
             "comparison chain need a concrete True/False, but bridge calls the function "
             "once with symbols)",
-            "Use np.where(condition, a, b) instead of if/else (and np.minimum/np.maximum/"
-            "np.clip instead of min/max), or build the problem with trace=False",
+            "Write the branch with NumPy: np.maximum/np.minimum/np.clip/np.abs for "
+            "continuous ones, np.where(condition, a, b) otherwise; or build the problem "
+            "with trace=False. Note: gradients are wrong when the solution crosses a "
+            "np.where switch on u or p whose branches differ there (bridge warns; see "
+            "docs/tracing.md)",
+        )
+
+    def _sympy_(self) -> sp.Basic:
+        raise _SymPyCalled(
+            str(
+                self.tape.error(
+                    "a SymPy function or operation was given a traced value",
+                    "Use NumPy functions (np.exp, np.sqrt, ...): bridge builds the symbolic "
+                    "model itself and does not accept SymPy in a right-hand side",
+                )
+            )
         )
 
     def _needs_number(self, what: str) -> Exception:

@@ -14,6 +14,7 @@ import linecache
 import os
 import sys
 import traceback
+from dataclasses import dataclass
 from types import FrameType, TracebackType
 
 import numpy as np
@@ -24,6 +25,23 @@ from .._errors import TraceError
 _OWN_DIR = os.path.dirname(os.path.abspath(__file__))
 _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__))
 _SYMPY_DIR = os.path.dirname(os.path.abspath(sp.__file__))
+
+
+@dataclass(frozen=True)
+class Switch:
+    """A NumPy call in the user's code that picks between branches by a traced value.
+
+    ``conditions`` are the expressions whose sign (or truth) decides; ``jumps`` is False
+    when the value is continuous across the switch (``np.maximum``, ``np.abs``, ...).
+    """
+
+    kind: str
+    location: str
+    conditions: tuple[sp.Basic, ...]
+    jumps: bool
+
+    def describe(self) -> str:
+        return f"{self.kind} at {self.location}" if self.location else self.kind
 
 
 class Tape:
@@ -45,6 +63,13 @@ class Tape:
         self._seen: dict[sp.Expr, sp.Symbol] = {}
         #: NumPy calls with an operand of ndim >= 1: 0 means scalar-style user code.
         self.array_ops = 0
+        self.switches: list[Switch] = []
+
+    def note_switch(self, kind: str, conditions: object, jumps: bool) -> None:
+        """Record a switch (see ``Switch``) at the user's current line."""
+        flat = tuple(c for c in np.ravel(np.asarray(conditions, dtype=object)) if c is not None)
+        if any(isinstance(c, sp.Basic) and c.free_symbols for c in flat):
+            self.switches.append(Switch(kind, user_location(), flat, jumps))
 
     def note_operands(self, operands: object) -> None:
         """Count a NumPy call as array-level if any operand is an array (see model.py)."""

@@ -15,8 +15,9 @@ import sympy as sp
 from .._errors import TraceError
 from .arrayfuncs import scalar
 from .mathshim import with_math_shim
+from .switches import state_dependent
 from .symarray import SymArray, to_objects
-from .tape import Tape, _message, traceback_location
+from .tape import Switch, Tape, _message, traceback_location
 
 _BAD_CONSTANTS = (sp.S.NaN, sp.S.ComplexInfinity, sp.S.Infinity, sp.S.NegativeInfinity)
 
@@ -33,6 +34,8 @@ class Trace:
     outputs: tuple[sp.Expr, ...]
     #: True when the function only did scalar arithmetic (no NumPy call on an array).
     scalar_style: bool = False
+    #: Switches whose condition depends on u or p (see switches.py).
+    switches: tuple[Switch, ...] = ()
 
 
 def _symbols(prefix: str, n: int) -> tuple[sp.Symbol, ...]:
@@ -99,7 +102,8 @@ def trace(
         raise TraceError(_message(name, problem, location, hint)) from exc
     outputs = _outputs(out, n_states, tape)
     assignments = tuple(tape.assignments)
-    return Trace(name, u_syms, p_syms, t_sym, assignments, outputs, tape.array_ops == 0)
+    switches = state_dependent(tape.switches, assignments, (*u_syms, *p_syms))
+    return Trace(name, u_syms, p_syms, t_sym, assignments, outputs, tape.array_ops == 0, switches)
 
 
 _LIBRARY_DIRS = (
