@@ -38,6 +38,11 @@ Columns
     type-generic (ForwardDiff duals, ReverseDiff tracked reals and Zygote go through them):
     the argument is replaced by NaN *before* the Base function sees it, with ``ifelse``
     rather than a branch, and ``zero(x) / zero(x)`` is a NaN of the argument's type.
+``diffsl``
+    The DiffSL spelling (``bridge/_trace/diffsl_codegen.py``, the diffsol engine): a DiffSL
+    function, or ``"@<construction>"`` for an operation DiffSL lacks that the printer builds
+    from ``piecewise`` and other functions (NaN propagating as in NumPy). Rows without one
+    (``arctan``, ``arcsin``, ``arccos``, ``arctan2``) cannot run on diffsol.
 
 Example
 -------
@@ -77,6 +82,7 @@ class Op:
     julia: str | None = None
     julia_nan: str | None = None
     julia_helper: str | None = None
+    diffsl: str | None = None
 
 
 def _power(a: Any, b: Any) -> Any:
@@ -101,6 +107,7 @@ def _function(
     julia: str,
     domain: Callable[..., Any] | None = None,
     outside: str = "",
+    diffsl: str | None = None,
 ) -> Op:
     """A transcendental function of Base/``math``/NumPy, bound on the tape; with a domain,
     ``outside`` is the Julia condition (of ``x``) for being outside it."""
@@ -108,7 +115,7 @@ def _function(
     return Op(
         name, sympy, 1, numpy=(numpy,), math=(math,), bind=True, heads=(head,),
         py=numpy, py_fast=f"math.{math}", py_numpy=f"np.{numpy}", domain=domain,
-        julia=julia, julia_nan=nan, julia_helper=helper,
+        julia=julia, julia_nan=nan, julia_helper=helper, diffsl=diffsl,
     )  # fmt: skip
 
 
@@ -121,24 +128,29 @@ _OUTSIDE_UNIT = "abs(x) > one(x)"
 # fmt: off
 ROWS: tuple[Op, ...] = (
     # -- transcendental functions: named on the tape --------------------------------------
-    _function("exp", sp.exp, "exp", "exp", "exp", "exp"),
-    _function("log", sp.log, "log", "log", "log", "log", lambda x: x, "x < zero(x)"),
+    _function("exp", sp.exp, "exp", "exp", "exp", "exp", diffsl="exp"),
+    _function("log", sp.log, "log", "log", "log", "log", lambda x: x, "x < zero(x)", "log"),
     _function(
-        "log1p", fn.log1p, "log1p", "log1p", "log1p", "log1p", lambda x: x + 1, "x < -one(x)"
+        "log1p", fn.log1p, "log1p", "log1p", "log1p", "log1p", lambda x: x + 1, "x < -one(x)",
+        "@log1p",
     ),
-    _function("expm1", fn.expm1, "expm1", "expm1", "expm1", "expm1"),
-    _function("sqrt", sp.sqrt, "sqrt", "sqrt", "sqrt", "sqrt", lambda x: x, "x < zero(x)"),
-    _function("sin", sp.sin, "sin", "sin", "sin", "sin"),
-    _function("cos", sp.cos, "cos", "cos", "cos", "cos"),
-    _function("tan", sp.tan, "tan", "tan", "tan", "tan"),
-    _function("tanh", sp.tanh, "tanh", "tanh", "tanh", "tanh"),
-    _function("sinh", sp.sinh, "sinh", "sinh", "sinh", "sinh"),
-    _function("cosh", sp.cosh, "cosh", "cosh", "cosh", "cosh"),
+    _function("expm1", fn.expm1, "expm1", "expm1", "expm1", "expm1", diffsl="@expm1"),
+    _function(
+        "sqrt", sp.sqrt, "sqrt", "sqrt", "sqrt", "sqrt", lambda x: x, "x < zero(x)", "sqrt"
+    ),
+    _function("sin", sp.sin, "sin", "sin", "sin", "sin", diffsl="sin"),
+    _function("cos", sp.cos, "cos", "cos", "cos", "cos", diffsl="cos"),
+    _function("tan", sp.tan, "tan", "tan", "tan", "tan", diffsl="tan"),
+    _function("tanh", sp.tanh, "tanh", "tanh", "tanh", "tanh", diffsl="tanh"),
+    _function("sinh", sp.sinh, "sinh", "sinh", "sinh", "sinh", diffsl="sinh"),
+    _function("cosh", sp.cosh, "cosh", "cosh", "cosh", "cosh", diffsl="cosh"),
     _function("arctan", sp.atan, "arctan", "atan", "atan", "atan"),
     _function("arcsin", sp.asin, "arcsin", "asin", "asin", "asin", _unit, _OUTSIDE_UNIT),
     _function("arccos", sp.acos, "arccos", "acos", "acos", "acos", _unit, _OUTSIDE_UNIT),
-    _function("arcsinh", sp.asinh, "arcsinh", "asinh", "asinh", "asinh"),
-    _function("arctanh", sp.atanh, "arctanh", "atanh", "atanh", "atanh", _unit, _OUTSIDE_UNIT),
+    _function("arcsinh", sp.asinh, "arcsinh", "asinh", "asinh", "asinh", diffsl="arcsinh"),
+    _function(
+        "arctanh", sp.atanh, "arctanh", "atanh", "atanh", "atanh", _unit, _OUTSIDE_UNIT, "@atanh"
+    ),
     # Rewritten into the functions above, so they need no spelling of their own.
     Op("log10", lambda a: sp.log(a) / sp.log(10), 1, ("log10",), ("log10",), bind=True),
     Op("log2", lambda a: sp.log(a) / sp.log(2), 1, ("log2",), ("log2",), bind=True),
@@ -152,18 +164,19 @@ ROWS: tuple[Op, ...] = (
     Op("positive", lambda a: a, 1, ("positive",)),
     Op(
         "absolute", sp.Abs, 1, ("absolute", "fabs"), ("fabs",), heads=("Abs",), switch="kink",
-        py="abs", py_fast="builtins.abs", py_numpy="np.absolute", julia="abs",
+        py="abs", py_fast="builtins.abs", py_numpy="np.absolute", julia="abs", diffsl="abs",
     ),
     # SymPy's own ``sign`` arises as the derivative of ``Abs``.
     Op(
         "sign", fn.Sign, 1, ("sign",), heads=("Sign", "sign"), switch="jump",
-        py="sign", py_fast="sign", py_numpy="np.sign", julia="sign",
+        py="sign", py_fast="sign", py_numpy="np.sign", julia="sign", diffsl="@sign",
     ),
     Op("square", lambda a: a**2, 1, ("square",)),
     Op("reciprocal", lambda a: 1 / a, 1, ("reciprocal",)),
     Op(
         "logical_not", sp.Not, 1, ("logical_not", "invert"), heads=("Not",),
         py="logical_not", py_fast="logical_not", py_numpy="np.logical_not", julia="!",
+        diffsl="@select",
     ),
     # -- binary operations ----------------------------------------------------------------
     Op("add", lambda a, b: a + b, 2, ("add",)),
@@ -177,7 +190,7 @@ ROWS: tuple[Op, ...] = (
     Op(
         "power", _power, 2, ("power", "float_power"), ("pow",), heads=("Pow",),
         py="fpow", py_fast="math.pow", py_numpy="np.power",
-        domain=lambda x, y: x, julia_nan="nan_pow",
+        domain=lambda x, y: x, julia_nan="nan_pow", diffsl="pow",
         julia_helper=(
             "nan_pow(x, y) = ifelse((x < zero(x)) & !isinteger(y), zero(x) / zero(x), x)^y"
         ),
@@ -187,10 +200,12 @@ ROWS: tuple[Op, ...] = (
     Op(
         "minimum", fn.Minimum, 2, ("minimum", "fmin"), heads=("Minimum",), switch="kink",
         py="minimum", py_fast="minimum", py_numpy="np.minimum", julia="min",
+        diffsl="@minimum",
     ),
     Op(
         "maximum", fn.Maximum, 2, ("maximum", "fmax"), heads=("Maximum",), switch="kink",
         py="maximum", py_fast="maximum", py_numpy="np.maximum", julia="max",
+        diffsl="@maximum",
     ),
     Op(
         "arctan2", sp.atan2, 2, ("arctan2",), ("atan2",), bind=True, heads=("atan2",),
@@ -208,12 +223,13 @@ ROWS: tuple[Op, ...] = (
     # -- array functions of three arguments (np.clip, np.where; not ufuncs) ---------------
     Op(
         "clip", fn.Clip, 3, heads=("Clip",), switch="kink",
-        py="clip", py_fast="clip", py_numpy="np.clip", julia="clamp",
+        py="clip", py_fast="clip", py_numpy="np.clip", julia="clamp", diffsl="@clip",
     ),
     Op(
         "where", lambda c, a, b: sp.Piecewise((a, c), (b, True)), 3, heads=("Piecewise",),
         switch="jump",
         py="where", py_fast="where", py_numpy="np.where", julia="ifelse",
+        diffsl="@select",
     ),
 )
 # fmt: on
