@@ -155,6 +155,8 @@ class Odeint:
     sensealg: str
     backend: str | None
     solver_options: dict[str, Any]
+    #: Where a batch's members run (``bridge.solve``'s ``ensemble=``).
+    ensemble: Any = "serial"
 
     def problem(self, u0: FloatArray, p: FloatArray, t: FloatArray) -> ODEProblem:
         """The template with this call's u0, flat p and tspan (t[0], t[-1])."""
@@ -196,6 +198,61 @@ class Odeint:
         )
         return prob, sol.u, pullback
 
+    def _ensemble(self, U0: FloatArray, P: FloatArray, t: FloatArray) -> Any:
+        from ._ensemble import EnsembleProblem
+
+        base = self.template.remake(tspan=(float(t[0]), float(t[-1])))
+        return EnsembleProblem(base, u0=U0, p=P)
+
+    def _kwargs(self, t: FloatArray) -> dict[str, Any]:
+        return {
+            "saveat": t,
+            "backend": self.backend,
+            "ensemble": self.ensemble,
+            **self.solver_options,
+        }
+
+    def solve_batch(self, U0: FloatArray, P: FloatArray, t: FloatArray) -> FloatArray:
+        """u (B, nt, n) of a batch of B members (rows of U0 and P), solved as one ensemble.
+
+        Raises SolveFailedError naming the members whose solve failed.
+        """
+        from ._api import solve
+
+        t = check_times(t)
+        esol = solve(self._ensemble(U0, P, t), self.alg, **self._kwargs(t))
+        _require_members(esol)
+        return esol.u
+
+    def vjp_batch(
+        self, U0: FloatArray, P: FloatArray, t: FloatArray
+    ) -> tuple[FloatArray, Callable[[FloatArray], Gradients]]:
+        """u (B, nt, n) and the batched pullback: (B, nt, n) -> Gradients((B, n), (B, m))."""
+        from ._api import vjp
+
+        t = check_times(t)
+        esol, pullback = vjp(
+            self._ensemble(U0, P, t), self.alg, sensealg=self.sensealg, **self._kwargs(t)
+        )
+        _require_members(esol)
+        return esol.u, pullback
+
+    def t_cotangent_batch(
+        self,
+        U0: FloatArray,
+        P: FloatArray,
+        t: FloatArray,
+        u: FloatArray,
+        cotangent: FloatArray,
+        grad_u0: FloatArray,
+    ) -> FloatArray:
+        """dL/dt for save times shared by a batch: the members' ``t_cotangent`` summed."""
+        total = np.zeros(len(t))
+        for i in range(len(U0)):
+            prob = self.problem(U0[i], P[i], t)
+            total += self.t_cotangent(prob, t, u[i], cotangent[i], grad_u0[i])
+        return total
+
     @staticmethod
     def t_cotangent(
         prob: ODEProblem, t: FloatArray, u: FloatArray, cotangent: FloatArray, grad_u0: FloatArray
@@ -223,6 +280,17 @@ class Odeint:
         return out
 
 
+def _require_members(esol: Any) -> None:
+    failed = esol.failed
+    if failed:
+        shown = ", ".join(f"{i} ({esol.retcodes[i]})" for i in failed[:5])
+        raise SolveFailedError(
+            f"{len(failed)} of {len(esol)} members of the batch did not succeed ({shown}), so "
+            "u at the times t is missing for them; fix the problem (tolerances, maxiters, alg)",
+            retcode=esol.retcodes[failed[0]],
+        )
+
+
 def prepare_odeint(
     rhs_or_problem: Any,
     n_states: int,
@@ -233,6 +301,7 @@ def prepare_odeint(
     backend: str | None,
     solver_options: dict[str, Any],
     where: str = "odeint",
+    ensemble: Any = "serial",
 ) -> Odeint:
     """Check what ``odeint`` was given (everything but the values) and trace the template.
 
@@ -251,4 +320,4 @@ def prepare_odeint(
     if n_states == 0:
         raise BridgeValueError("u0 must not be empty")
     template = _template(rhs_or_problem, n_states, n_params, where)
-    return Odeint(template, alg, sensealg, backend, dict(solver_options))
+    return Odeint(template, alg, sensealg, backend, dict(solver_options), ensemble)

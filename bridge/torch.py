@@ -17,8 +17,9 @@ with the solver's output array; it is saved for backward, so editing it (or u0, 
 place before ``backward()`` makes autograd refuse, rather than silently use changed values.
 Tensors must live on the CPU.
 
-Limits: one problem per call (no batch dimension; loop, or use ``bridge.jax`` with
-``jax.vmap``); no double backward (the backward is ``once_differentiable``); ``torch.func``
+Batches: a 2-D ``u0`` (B, n) and/or ``p`` (B, m) is one ensemble of B members
+(``bridge.EnsembleProblem``), run where ``ensemble=`` says, returning (B, len(t), n).
+Limits: no double backward (the backward is ``once_differentiable``); ``torch.func``
 transforms (``vmap``, ``jacrev``) are not supported. ``t.requires_grad`` is supported.
 
 Example
@@ -82,8 +83,8 @@ from ._odeint import prepare_odeint as _prepare  # noqa: E402
 __all__ = ["NeuralODE", "mlp_rhs", "odeint"]
 
 
-def _as_tensor(x: Any, name: str) -> torch.Tensor:
-    """A CPU, real, 1-D tensor (array-likes are converted); names the argument on error."""
+def _as_tensor(x: Any, name: str, batch: bool = False) -> torch.Tensor:
+    """A CPU, real, 1-D tensor (2-D with ``batch``); array-likes are converted."""
     if not isinstance(x, torch.Tensor):
         try:
             x = torch.as_tensor(np.asarray(x))
@@ -98,10 +99,11 @@ def _as_tensor(x: Any, name: str) -> torch.Tensor:
         )
     if x.is_complex() or x.dtype == torch.bool:
         raise BridgeTypeError(f"{name} must hold real numbers, got dtype {x.dtype}")
-    if x.ndim != 1:
+    if x.ndim != 1 and not (batch and x.ndim == 2):
         raise BridgeValueError(
-            f"{name} must be a 1-D tensor, got shape {tuple(x.shape)}"
-            + ("; batches of problems are not supported: loop over them" if x.ndim > 1 else "")
+            f"{name} must be a 1-D tensor"
+            + (" (or 2-D, one row per member of a batch)" if batch else "")
+            + f", got shape {tuple(x.shape)}"
         )
     return x
 
@@ -114,6 +116,37 @@ def _numpy(x: torch.Tensor) -> np.ndarray:
 def _tensor(arr: np.ndarray) -> torch.Tensor:
     """A tensor sharing ``arr``'s memory; copied once only if the backend made it read-only."""
     return torch.from_numpy(arr if arr.flags.writeable else np.array(arr))
+
+
+class _SolveBatch(torch.autograd.Function):
+    """U0 (B, n), P (B, m), t -> u (B, len(t), n), one ensemble; backward = its pullback."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, U0: torch.Tensor, P: torch.Tensor, t: torch.Tensor, call: Odeint
+    ) -> torch.Tensor:
+        u, pullback = call.vjp_batch(_contiguous(U0), _contiguous(P), _numpy(t))
+        out = _tensor(u)
+        ctx.call, ctx.pullback = call, pullback
+        ctx.save_for_backward(U0, P, t, out)
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
+        U0, P, t, out = ctx.saved_tensors
+        cot = np.ascontiguousarray(_numpy(grad_out), dtype=np.float64)
+        grads = ctx.pullback(cot)
+        g_u0 = _tensor(grads.u0) if ctx.needs_input_grad[0] else None
+        g_p = _tensor(grads.p) if ctx.needs_input_grad[1] else None
+        g_t = None
+        if ctx.needs_input_grad[2]:
+            g_t = _tensor(
+                ctx.call.t_cotangent_batch(
+                    _numpy(U0), _numpy(P), _numpy(t), _numpy(out), cot, grads.u0
+                )
+            )
+        return g_u0, g_p, g_t, None
 
 
 class _Solve(torch.autograd.Function):
@@ -154,6 +187,7 @@ def odeint(
     alg: str = "auto",
     sensealg: str = "auto",
     backend: str | None = None,
+    ensemble: Any = "serial",
     **solver_options: Any,
 ) -> torch.Tensor:
     """Solve ``du/dt = f(u, p, t)`` and return ``u`` at the times ``t``, differentiably.
@@ -165,22 +199,26 @@ def odeint(
         then cached; constants it closes over are frozen then, so pass changing values
         through ``p``), or an ``ODEProblem`` whose ``u0``, ``p`` and ``tspan`` are replaced
         by the arguments here (named parameters are passed flat, in the problem's order).
-    u0 : Tensor, shape (n,)
-        Initial state at ``t[0]``. With an ODEProblem, ``None`` uses ``prob.u0``.
+    u0 : Tensor, shape (n,) or (B, n)
+        Initial state at ``t[0]``. With an ODEProblem, ``None`` uses ``prob.u0``. A 2-D
+        ``u0`` (or ``p``) is a batch of B members solved as one ensemble (see ``ensemble``);
+        the other argument, if 1-D, is shared by every member.
     t : Tensor or array_like, shape (nt,)
         Save times, strictly increasing (or decreasing), at least two; the solve runs from
         ``t[0]`` to ``t[-1]``. ``t.requires_grad`` is supported (dL/dt_i = dL/du_i·f(u_i) for
         i >= 1, and the shift of the whole trajectory for t[0]) for Python right-hand sides.
-    p : Tensor, shape (m,), optional
+    p : Tensor, shape (m,) or (B, m), optional
         Parameters. With an ODEProblem, ``None`` uses ``prob.p``. Default: no parameters.
     alg, sensealg, backend
         As in ``bridge.vjp``.
+    ensemble : {"serial", "threads", "processes"} or dask.distributed.Client
+        Where a batch's members run (as in ``bridge.solve`` on an ``EnsembleProblem``).
     **solver_options
         ``reltol``, ``abstol``, ``maxiters``, as in ``bridge.solve``.
 
     Returns
     -------
-    Tensor, shape (nt, n)
+    Tensor, shape (nt, n), or (B, nt, n) for a batch
         On the CPU, in the inputs' floating dtype (computed in float64).
 
     Raises
@@ -205,28 +243,53 @@ def odeint(
     torch.Size([4])
     """
     u0, p = default_inputs(rhs_or_problem, u0, p)
-    u0 = _as_tensor(u0, "u0")
-    p = _as_tensor(p, "p")
+    u0 = _as_tensor(u0, "u0", batch=True)
+    p = _as_tensor(p, "p", batch=True)
     t = _as_tensor(t, "t")
     call = _prepare(
         rhs_or_problem,
-        u0.shape[0],
-        p.shape[0],
+        u0.shape[-1],
+        p.shape[-1],
         alg=alg,
         sensealg=sensealg,
         backend=backend,
         solver_options=solver_options,
+        ensemble=ensemble,
     )
-    u0_64, p_64, t_64 = (x.to(torch.float64) for x in (u0, p, t))
-    check_values(_numpy(u0_64), _numpy(p_64), _numpy(t_64))
     out_dtype = torch.promote_types(u0.dtype, p.dtype)
     if not out_dtype.is_floating_point:
         out_dtype = torch.float64
-    if torch.is_grad_enabled() and (u0.requires_grad or p.requires_grad or t.requires_grad):
-        out = _Solve.apply(u0_64, p_64, t_64, call)
+    u0_64, p_64, t_64 = (x.to(torch.float64) for x in (u0, p, t))
+    wants_grad = torch.is_grad_enabled() and (
+        u0.requires_grad or p.requires_grad or t.requires_grad
+    )
+    if u0.ndim == 2 or p.ndim == 2:
+        size = u0.shape[0] if u0.ndim == 2 else p.shape[0]
+        if u0.ndim == 2 and p.ndim == 2 and u0.shape[0] != p.shape[0]:
+            raise BridgeValueError(
+                f"u0 has {u0.shape[0]} rows (members) but p has {p.shape[0]}: a batch needs "
+                "one row per member in both, or a 1-D tensor shared by every member"
+            )
+        # A shared 1-D argument is expanded: autograd sums its members' gradients.
+        U0 = u0_64 if u0.ndim == 2 else u0_64.expand(size, -1)
+        P = p_64 if p.ndim == 2 else p_64.expand(size, -1)
+        for k in range(size):
+            check_values(_numpy(U0[k]), _numpy(P[k]), _numpy(t_64))
+        if wants_grad:
+            out = _SolveBatch.apply(U0, P, t_64, call)
+        else:
+            out = _tensor(call.solve_batch(_contiguous(U0), _contiguous(P), _numpy(t_64)))
     else:
-        out = _tensor(call.solve_at(_numpy(u0_64), _numpy(p_64), _numpy(t_64)))
+        check_values(_numpy(u0_64), _numpy(p_64), _numpy(t_64))
+        if wants_grad:
+            out = _Solve.apply(u0_64, p_64, t_64, call)
+        else:
+            out = _tensor(call.solve_at(_numpy(u0_64), _numpy(p_64), _numpy(t_64)))
     return out if out_dtype == torch.float64 else out.to(out_dtype)
+
+
+def _contiguous(x: torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(_numpy(x))
 
 
 # ------------------------------------------------------------------------------ neural ODEs

@@ -225,9 +225,10 @@ def test_neural_ode_trains():
             r"p is on device meta",
         ),
         (
-            lambda: bt.odeint(decay, tensor([[1.0], [2.0]]), tensor([0.0, 1.0]), tensor([1.0])),
+            lambda: bt.odeint(decay, torch.ones(2, 1, 1), tensor([0.0, 1.0]), tensor([1.0])),
             bridge.BridgeValueError,
-            r"u0 must be a 1-D tensor, got shape \(2, 1\); batches of problems are not supported",
+            r"u0 must be a 1-D tensor \(or 2-D, one row per member of a batch\), got shape "
+            r"\(2, 1, 1\)",
         ),
         (
             lambda: bt.odeint(decay, tensor([1.0]), tensor([0.0]), tensor([1.0])),
@@ -399,3 +400,59 @@ def test_forced_reference_backend_never_starts_julia(monkeypatch):
         warnings.simplefilter("error")
         bt._start_julia_before_torch()
     assert started == []
+
+
+# ------------------------------------------------------------------------------- batches
+
+
+def test_a_batch_is_one_ensemble_with_each_members_answer():
+    U0 = tensor([[1.0, 1.0], [1.2, 0.8], [0.9, 1.1]])
+    P = tensor([LV_P, [1.4, 1.0, 3.1, 1.0], [1.6, 0.9, 2.9, 1.1]], grad=True)
+    t = tensor([0.0, 0.5, 1.0])
+    u = bt.odeint(lotka_volterra, U0, t, P, **TIGHT)
+    assert u.shape == (3, 3, 2)
+    w = torch.arange(18, dtype=F64).reshape(3, 3, 2)
+    (u * w).sum().backward()
+    for i in range(3):
+        p_i = P.detach()[i].clone().requires_grad_(True)
+        u_i = bt.odeint(lotka_volterra, U0[i], t, p_i, **TIGHT)
+        np.testing.assert_allclose(u.detach()[i].numpy(), u_i.detach().numpy(), rtol=1e-12)
+        (u_i * w[i]).sum().backward()
+        np.testing.assert_allclose(P.grad[i].numpy(), p_i.grad.numpy(), rtol=1e-9)
+
+
+def test_a_shared_p_gets_the_sum_of_its_members_gradients():
+    U0 = tensor([[2.0], [1.0]], grad=True)
+    p = tensor([0.7], grad=True)
+    t = tensor([0.0, 1.0])
+    bt.odeint(decay, U0, t, p, **TIGHT)[:, -1, 0].sum().backward()
+    # u(1) = u0 e^{-p}: d/dp sum = -(2 + 1) e^{-0.7}; d/du0_i = e^{-0.7}
+    np.testing.assert_allclose(p.grad.numpy(), [-3.0 * np.exp(-0.7)], rtol=1e-7)
+    np.testing.assert_allclose(U0.grad.numpy()[:, 0], [np.exp(-0.7)] * 2, rtol=1e-7)
+
+
+def test_a_batch_on_processes_equals_serial():
+    U0 = tensor([[1.0, 1.0], [1.2, 0.8]])
+    t = tensor([0.0, 0.5, 1.0])
+    serial = bt.odeint(lotka_volterra, U0, t, tensor(LV_P), **TIGHT)
+    procs = bt.odeint(lotka_volterra, U0, t, tensor(LV_P), ensemble="processes", **TIGHT)
+    np.testing.assert_array_equal(serial.numpy(), procs.numpy())
+
+
+def test_batch_rows_must_agree():
+    with pytest.raises(bridge.BridgeValueError, match=r"u0 has 2 rows \(members\) but p has 3"):
+        bt.odeint(
+            decay, torch.ones(2, 1, dtype=F64), tensor([0.0, 1.0]), torch.ones(3, 1, dtype=F64)
+        )
+
+
+def test_a_batch_t_gradient_is_the_sum_over_members():
+    U0 = tensor([[1.0, 1.0], [1.2, 0.8]])
+    t = tensor([0.0, 0.5, 1.0], grad=True)
+    bt.odeint(lotka_volterra, U0, t, tensor(LV_P), **TIGHT).pow(2).sum().backward()
+    total = np.zeros(3)
+    for i in range(2):
+        t_i = tensor([0.0, 0.5, 1.0], grad=True)
+        bt.odeint(lotka_volterra, U0[i], t_i, tensor(LV_P), **TIGHT).pow(2).sum().backward()
+        total += t_i.grad.numpy()
+    np.testing.assert_allclose(t.grad.numpy(), total, rtol=1e-9)
