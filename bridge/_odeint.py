@@ -246,12 +246,12 @@ class Odeint:
         cotangent: FloatArray,
         grad_u0: FloatArray,
     ) -> FloatArray:
-        """dL/dt for save times shared by a batch: the members' ``t_cotangent`` summed."""
-        total = np.zeros(len(t))
+        """dL/dt_i per member (B, nt) for save times shared by a batch (``t_cotangent`` each)."""
+        out = np.empty((len(U0), len(t)))
         for i in range(len(U0)):
             prob = self.problem(U0[i], P[i], t)
-            total += self.t_cotangent(prob, t, u[i], cotangent[i], grad_u0[i])
-        return total
+            out[i] = self.t_cotangent(prob, t, u[i], cotangent[i], grad_u0[i])
+        return out
 
     @staticmethod
     def t_cotangent(

@@ -11,7 +11,7 @@ The solve always runs in float64 on the host; with x64 enabled, results and grad
 float64 (float32 inputs give float32 results, cast once). With x64 disabled, JAX cannot hold
 float64, so results and gradients are rounded to float32 and a warning says so, once.
 
-``jax.vmap``: the callbacks use ``vmap_method="sequential"``, so a batch is solved one
+``jax.vmap``: the callbacks use ``vmap_method="broadcast_all"``, so a batch is solved one
 problem after another (correct, not parallel). Forward-mode (``jax.jvp``, ``jax.jacfwd``)
 is not available: ``custom_vjp`` functions support reverse mode only. Input values are
 checked eagerly when they are concrete; under ``jit`` a bad value raises from inside the
@@ -223,42 +223,107 @@ def _differentiable_solve(
     out_spec = jax.ShapeDtypeStruct(shape, work)
     token_spec = jax.ShapeDtypeStruct((), jnp.int32)
 
+    n = shape[1]
+
+    def rows(u0: Any, t: Any, p: Any) -> tuple[tuple[int, ...], Any, Any, Any]:
+        """Leading batch shape (from vmap) and the inputs as (B, ·) rows."""
+        u0, t, p = _f64(u0), _f64(t), _f64(p)
+        lead = u0.shape[:-1]
+        count = int(np.prod(lead))
+        return lead, u0.reshape(count, -1), t.reshape(count, -1), p.reshape(count, -1)
+
+    def shared(T: Any) -> bool:
+        return bool(np.all(T == T[0]))
+
     def run_solve(u0: Any, t: Any, p: Any) -> np.ndarray:
-        return np.asarray(call.solve_at(_f64(u0), _f64(p), _f64(t)), dtype=work)
+        if np.ndim(u0) == 1:
+            return np.asarray(call.solve_at(_f64(u0), _f64(p), _f64(t)), dtype=work)
+        lead, U0, T, P = rows(u0, t, p)
+        if shared(T):  # one ensemble: every member shares the save times
+            u = call.solve_batch(U0, P, T[0])
+        else:
+            u = np.stack([call.solve_at(U0[i], P[i], T[i]) for i in range(len(U0))])
+        return np.asarray(u, dtype=work).reshape(*lead, *shape)
 
     def forward_cb(u0: Any, t: Any, p: Any) -> tuple[np.ndarray, np.ndarray]:
-        prob, u, pullback = call.vjp_at(_f64(u0), _f64(p), _f64(t))
-        token = _remember((prob, pullback))
-        return np.asarray(u, dtype=work), np.asarray(token, dtype=np.int32)
+        if np.ndim(u0) == 1:
+            prob, u, pullback = call.vjp_at(_f64(u0), _f64(p), _f64(t))
+            token = _remember(("one", prob, pullback))
+            return np.asarray(u, dtype=work), np.asarray(token, dtype=np.int32)
+        lead, U0, T, P = rows(u0, t, p)
+        if shared(T):
+            u, pullback = call.vjp_batch(U0, P, T[0])
+            token = _remember(("batch", pullback))
+        else:
+            each = [call.vjp_at(U0[i], P[i], T[i]) for i in range(len(U0))]
+            u = np.stack([x[1] for x in each])
+            token = _remember(("each", [(x[0], x[2]) for x in each]))
+        return (
+            np.asarray(u, dtype=work).reshape(*lead, *shape),
+            np.full(lead, token, dtype=np.int32),
+        )
+
+    def t_grad(prob: Any, t: Any, u: Any, cot: Any, g_u0: Any) -> np.ndarray:
+        try:
+            return Odeint.t_cotangent(prob, t, u, cot, g_u0)
+        except BridgeError:  # no Python f (JuliaFunction): NaN, harmless unless t is differentiated
+            return np.full(len(t), np.nan)
 
     def backward_cb(
         token: Any, u0: Any, t: Any, p: Any, u: Any, cot: Any
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        kept = _recall(int(token))
+        kept = _recall(int(np.ravel(token)[0]))
+        if np.ndim(u0) == 1:
+            if kept is None:
+                prob, _, pullback = call.vjp_at(_f64(u0), _f64(p), _f64(t))
+            else:
+                _, prob, pullback = kept
+            cot64 = _f64(cot)
+            g = pullback(cot64)
+            g_t = t_grad(prob, _f64(t), _f64(u), cot64, g.u0)
+            return tuple(np.asarray(x, dtype=work) for x in (g.u0, g_t, g.p))  # type: ignore[return-value]
+        lead, U0, T, P = rows(u0, t, p)
+        U = _f64(u).reshape(len(U0), *shape)
+        C = _f64(cot).reshape(len(U0), *shape)
         if kept is None:
-            prob, _, pullback = call.vjp_at(_f64(u0), _f64(p), _f64(t))
+            kept = ("batch", call.vjp_batch(U0, P, T[0])[1]) if shared(T) else None
+        if kept is not None and kept[0] == "batch":
+            g = kept[1](C)
+            g_u0, g_p = g.u0, g.p
+            try:
+                g_t = call.t_cotangent_batch(U0, P, T[0], U, C, g_u0)
+            except BridgeError:
+                g_t = np.full(T.shape, np.nan)
         else:
-            prob, pullback = kept
-        cot64 = _f64(cot)
-        grads = pullback(cot64)
-        try:
-            g_t = Odeint.t_cotangent(prob, _f64(t), _f64(u), cot64, grads.u0)
-        except BridgeError:  # no Python f (JuliaFunction): NaN, harmless unless t is differentiated
-            g_t = np.full(len(t), np.nan)
+            pulls = (
+                kept[1]
+                if kept is not None
+                else [
+                    (x[0], x[2]) for x in (call.vjp_at(U0[i], P[i], T[i]) for i in range(len(U0)))
+                ]
+            )
+            gs = [pb(C[i]) for i, (_, pb) in enumerate(pulls)]
+            g_u0 = np.stack([g.u0 for g in gs])
+            g_p = np.stack([g.p for g in gs])
+            g_t = np.stack(
+                [t_grad(pulls[i][0], T[i], U[i], C[i], gs[i].u0) for i in range(len(gs))]
+            )
         return (
-            np.asarray(grads.u0, dtype=work),
-            np.asarray(g_t, dtype=work),
-            np.asarray(grads.p, dtype=work),
+            np.asarray(g_u0, dtype=work).reshape(*lead, n),
+            np.asarray(g_t, dtype=work).reshape(*lead, -1),
+            np.asarray(g_p, dtype=work).reshape(*lead, -1),
         )
 
     @jax.custom_vjp
     def solve_fn(u0: jax.Array, t: jax.Array, p: jax.Array) -> jax.Array:
-        out: jax.Array = jax.pure_callback(run_solve, out_spec, u0, t, p, vmap_method="sequential")
+        out: jax.Array = jax.pure_callback(
+            run_solve, out_spec, u0, t, p, vmap_method="broadcast_all"
+        )
         return out
 
     def fwd(u0: jax.Array, t: jax.Array, p: jax.Array) -> tuple[jax.Array, tuple[Any, ...]]:
         u, token = jax.pure_callback(
-            forward_cb, (out_spec, token_spec), u0, t, p, vmap_method="sequential"
+            forward_cb, (out_spec, token_spec), u0, t, p, vmap_method="broadcast_all"
         )
         return u, (token, u0, t, p, u)
 
@@ -270,7 +335,7 @@ def _differentiable_solve(
             jax.ShapeDtypeStruct(p.shape, work),
         )
         grads: tuple[jax.Array, jax.Array, jax.Array] = jax.pure_callback(
-            backward_cb, specs, token, u0, t, p, u, cot, vmap_method="sequential"
+            backward_cb, specs, token, u0, t, p, u, cot, vmap_method="broadcast_all"
         )
         return grads
 

@@ -141,11 +141,10 @@ class _SolveBatch(torch.autograd.Function):
         g_p = _tensor(grads.p) if ctx.needs_input_grad[1] else None
         g_t = None
         if ctx.needs_input_grad[2]:
-            g_t = _tensor(
-                ctx.call.t_cotangent_batch(
-                    _numpy(U0), _numpy(P), _numpy(t), _numpy(out), cot, grads.u0
-                )
+            per_member = ctx.call.t_cotangent_batch(
+                _numpy(U0), _numpy(P), _numpy(t), _numpy(out), cot, grads.u0
             )
+            g_t = _tensor(per_member.sum(axis=0))
         return g_u0, g_p, g_t, None
 
 

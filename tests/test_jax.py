@@ -94,7 +94,7 @@ def test_problem_input_with_named_parameters():
     np.testing.assert_allclose(g_named, g_flat, rtol=1e-10)
 
 
-def test_vmap_is_sequential_and_correct():
+def test_vmap_is_correct():
     ps = jnp.array([[0.5], [1.0], [2.0]])
     us = jax.vmap(lambda p: bj.odeint(decay, jnp.array([1.0]), jnp.array([0.0, 1.0]), p, **TIGHT))(
         ps
@@ -238,3 +238,51 @@ def test_x64_off_warns_once_and_rounds_to_float32(monkeypatch):
     assert u.dtype == jnp.float32 and g.dtype == jnp.float32
     assert sum("jax_enable_x64" in str(w.message) for w in record) == 1
     np.testing.assert_allclose(g, [-np.exp(-0.5)], rtol=1e-6)
+
+
+def test_vmap_reaches_the_host_as_one_ensemble(monkeypatch):
+    from bridge import _odeint
+
+    calls = {"solve": 0, "vjp": 0}
+    real_solve, real_vjp = _odeint.Odeint.solve_batch, _odeint.Odeint.vjp_batch
+
+    def solve_batch(self, *a):
+        calls["solve"] += 1
+        return real_solve(self, *a)
+
+    def vjp_batch(self, *a):
+        calls["vjp"] += 1
+        return real_vjp(self, *a)
+
+    monkeypatch.setattr(_odeint.Odeint, "solve_batch", solve_batch)
+    monkeypatch.setattr(_odeint.Odeint, "vjp_batch", vjp_batch)
+    t = jnp.array([0.0, 0.5, 1.0])
+    ps = jnp.array([[1.5, 1.0, 3.0, 1.0], [1.4, 1.1, 2.9, 1.0], [1.6, 0.9, 3.1, 1.1]])
+
+    def loss(p):
+        return jnp.sum(bj.odeint(lotka_volterra, LV_U0, t, p, **TIGHT) ** 2)
+
+    us = jax.vmap(lambda p: bj.odeint(lotka_volterra, LV_U0, t, p, **TIGHT))(ps)
+    assert calls["solve"] == 1 and us.shape == (3, 3, 2)
+    gs = jax.vmap(jax.grad(loss))(ps)
+    assert calls["vjp"] == 1
+    for i in range(3):
+        np.testing.assert_allclose(
+            us[i], bj.odeint(lotka_volterra, LV_U0, t, ps[i], **TIGHT), rtol=1e-12
+        )
+        np.testing.assert_allclose(gs[i], jax.grad(loss)(ps[i]), rtol=1e-9)
+
+
+def test_vmap_over_t_and_nested_vmap():
+    # members with their own save times are solved one by one, in the same single callback
+    ts = jnp.array([[0.0, 0.5, 1.0], [0.0, 0.7, 1.4]])
+    f = lambda t: bj.odeint(decay, jnp.array([1.0]), t, jnp.array([0.5]), **TIGHT)  # noqa: E731
+    us = jax.vmap(f)(ts)
+    np.testing.assert_allclose(us[:, :, 0], np.exp(-0.5 * ts), rtol=1e-8)
+    g_t = jax.vmap(jax.grad(lambda t: f(t)[-1, 0]))(ts)
+    np.testing.assert_allclose(g_t[:, -1], -0.5 * np.exp(-0.5 * ts[:, -1]), rtol=1e-7)
+    ps = jnp.array([[[0.5], [1.0]], [[2.0], [3.0]]])
+    nested = jax.vmap(
+        jax.vmap(lambda p: bj.odeint(decay, jnp.array([1.0]), jnp.array([0.0, 1.0]), p, **TIGHT))
+    )(ps)
+    np.testing.assert_allclose(nested[..., -1, 0], np.exp(-ps[..., 0]), rtol=1e-8)
