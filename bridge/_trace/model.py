@@ -33,6 +33,7 @@ import numpy as np
 
 from .._errors import BridgeTypeError, BridgeValueError, TraceError
 from .._model import FloatArray, ParamSpec, ParamUnflattener, rhs_output
+from .array import array_model
 from .frozen import Frozen, snapshot
 from .julia_codegen import julia_module
 from .numpy_codegen import NumpyFunction
@@ -286,8 +287,13 @@ def trace_model(
         model = per_function.get(key)
         if model is None or model.stale():
             before = snapshot(f)
-            traced = trace(f, int(n_states), int(n_params), param_spec, label)
-            model = TracedModel(f, traced, param_spec, label)
+            # Array-style models keep whole-array operations (bridge/_trace/array/).
+            model = array_model(  # type: ignore[assignment]
+                f, int(n_states), int(n_params), param_spec, label
+            )
+            if model is None:
+                traced = trace(f, int(n_states), int(n_params), param_spec, label)
+                model = TracedModel(f, traced, param_spec, label)
             if check_at is not None:
                 model.check_user_function(*check_at)
             model.frozen = Frozen.of(f, before)

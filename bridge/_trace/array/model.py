@@ -1,0 +1,201 @@
+"""``ArrayModel``: the ``Model`` protocol for a right-hand side traced at the array level.
+
+Everything is generated from the array program: ``f`` (the generated NumPy code, which
+computes exactly what the derivatives differentiate), ``vjp_u``/``vjp_p`` (reverse mode,
+one sweep), ``jvp_u`` (forward mode), and the dense Jacobians a stiff solver asks for,
+``jac`` by columns of ``jvp_u`` and ``paramjac`` by rows of ``vjp_p`` (n sweeps; n is the
+number of states, small for the models that take this path). ``julia_source`` prints the
+same programs as Julia, ``source(target)`` returns the generated code for users.
+
+The checks shared with the scalar path (``stale``, ``check_user_function``, ``f_user``)
+are ``TracedModel``'s own methods, which only use what both models have.
+
+Example
+-------
+>>> from bridge._trace.array.tracer import trace_arrays
+>>> f = lambda u, p, t: p[:4].reshape(2, 2) @ np.tanh(u)
+>>> m = ArrayModel(f, trace_arrays(f, 2, 4, None, "f"), None, "f")
+>>> m.jac(np.zeros(2), np.arange(4.0), 0.0)
+array([[0., 1.],
+       [2., 3.]])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import types
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..._errors import BridgeValueError
+from ..._model import FloatArray, ParamSpec, ParamUnflattener
+from .julia_printer import julia_module
+from .numpy_printer import compile_programs, numpy_source
+from .program import build_programs
+from .tracer import ArrayTrace
+
+#: The module name used for ``ArrayModel.key`` (the hash must not depend on the caller's).
+_KEY_MODULE = "BridgeModel"
+#: The order of the functions in the generated code (Julia has all but the last).
+_ORDER = ("f", "vjp", "vjp_p", "jvp")
+_NUMPY_ONLY = ("vjp_up",)
+
+
+class ArrayModel:
+    """A right-hand side traced into whole-array operations (see the module docstring)."""
+
+    has_derivatives = True
+    #: ``f`` runs the generated code (what the derivatives differentiate).
+    f_source = "generated"
+
+    def __init__(
+        self, func: Callable[..., Any], traced: ArrayTrace, param_spec: ParamSpec, name: str
+    ) -> None:
+        # Weakly, as TracedModel does: the cache is keyed weakly on func.
+        self._func: Callable[[], Any] = lambda: func
+        if not isinstance(func, types.MethodType):
+            try:
+                self._func = weakref.ref(func)
+            except TypeError:
+                pass
+        self.trace = traced
+        self.name = name
+        self.n_states = traced.u.shape[0]
+        self.n_params = traced.p.shape[0]
+        self.param_spec = param_spec
+        self._unflatten = ParamUnflattener(param_spec)
+        #: Switches on u or p, with the user's lines (see bridge/_trace/switches.py).
+        self.switches = traced.switches
+        self.programs = build_programs(traced)
+        ordered = [self.programs[k] for k in (*_ORDER, *_NUMPY_ONLY)]
+        compiled = compile_programs(ordered, traced.graph.constants, f"<bridge {name}>")
+        self.f_generated = compiled["f"]
+        self._vjp_u, self._vjp_p, self._jvp_u = compiled["vjp"], compiled["vjp_p"], compiled["jvp"]
+        self._vjp_up = compiled["vjp_up"]
+        #: (v, u, p, t, vjp_p) of the last vjp_u call: the adjoints ask for vjp_p next.
+        self._pending: tuple[Any, ...] | None = None
+        self._julia: dict[str, str] = {}
+        self.key = hashlib.sha256(self.julia_source(_KEY_MODULE).encode()).hexdigest()
+        #: The values the trace froze (set by trace_model; see bridge/_trace/frozen.py).
+        self.frozen: Any = None
+
+    def __repr__(self) -> str:
+        return f"ArrayModel({self.name!r}, n_states={self.n_states}, n_params={self.n_params})"
+
+    # -- generated code ---------------------------------------------------------------------
+    def julia_source(self, module_name: str) -> str:
+        """Julia source of ``module <module_name>`` (``f!``, ``jac!``, ``paramjac!``,
+        ``vjp!``, ``vjp_p!``, ``jvp!``, ``NSTATES``, ``NPARAMS``)."""
+        source = self._julia.get(module_name)
+        if source is None:
+            programs = [self.programs[k] for k in _ORDER]
+            constants = self.trace.graph.constants
+            source = julia_module(module_name, programs, constants, self.n_states, self.n_params)
+            self._julia[module_name] = source
+        return source
+
+    def source(self, target: str) -> str:
+        """The generated code for ``target``: ``"julia"`` or ``"numpy"``.
+
+        Example
+        -------
+        >>> from bridge._trace.array.tracer import trace_arrays
+        >>> f = lambda u, p, t: p[:4].reshape(2, 2) @ u
+        >>> m = ArrayModel(f, trace_arrays(f, 2, 4, None, "f"), None, "f")
+        >>> print(m.source("numpy").splitlines()[2])
+            np.matmul(p.reshape(2, 2), u, out=du)
+        """
+        if target == "julia":
+            return self.julia_source(_module_name(self.name))
+        if target == "numpy":
+            return "\n\n\n".join(numpy_source(self.programs[k]) for k in _ORDER) + "\n"
+        if target == "diffsl":
+            raise BridgeValueError(
+                f"right-hand side {self.name!r} was traced as whole-array operations (matrix "
+                "products, ...), which bridge does not print as DiffSL: it runs on the Julia "
+                "and reference backends. source() targets for it: 'julia', 'numpy'"
+            )
+        raise BridgeValueError(f"target must be 'julia', 'numpy' or 'diffsl', got {target!r}")
+
+    # -- the Model protocol -------------------------------------------------------------------
+    def f(self, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
+        """du/dt from the generated code, a fresh float64 array of shape (n,)."""
+        return self.f_generated(u, p, t)
+
+    def vjp_u(self, v: FloatArray, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
+        """vᵀ ∂f/∂u. Computes vᵀ ∂f/∂p in the same sweep and keeps it for one ``vjp_p``
+        call at the same point (what an adjoint asks next), which then costs nothing."""
+        if not self.n_params:
+            return self._vjp_u(v, u, p, t)
+        out_u, out_p = self._vjp_up(v, u, p, t)
+        self._pending = (v.copy(), u.copy(), p, t, out_p)
+        return out_u
+
+    def vjp_p(self, v: FloatArray, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
+        """vᵀ ∂f/∂p (see ``vjp_u``)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            v0, u0, p0, t0, out_p = pending
+            # p by identity (the pending tuple keeps it alive, so its id is not reused).
+            if p0 is p and t0 == t and np.array_equal(v0, v) and np.array_equal(u0, u):
+                return out_p
+        return self._vjp_p(v, u, p, t)
+
+    def jvp_u(self, w: FloatArray, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
+        """(∂f/∂u) w, by forward mode."""
+        return self._jvp_u(w, u, p, t)
+
+    def jac(self, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
+        """∂f/∂u, dense (n, n), column by column of ``jvp_u``."""
+        n = self.n_states
+        out = np.empty((n, n))
+        e = np.zeros(n)
+        for j in range(n):
+            e[j] = 1.0
+            out[:, j] = self._jvp_u(e, u, p, t)
+            e[j] = 0.0
+        return out
+
+    def paramjac(self, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
+        """∂f/∂p, dense (n, m), row by row of ``vjp_p``."""
+        n = self.n_states
+        out = np.empty((n, self.n_params))
+        e = np.zeros(n)
+        for i in range(n):
+            e[i] = 1.0
+            out[i] = self._vjp_p(e, u, p, t)
+            e[i] = 0.0
+        return out
+
+    # -- checks shared with the scalar path ---------------------------------------------------
+    def f_user(self, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
+        from ..model import TracedModel
+
+        return TracedModel.f_user(self, u, p, t)  # type: ignore[arg-type]
+
+    def stale(self) -> list[str]:
+        from ..model import TracedModel
+
+        return TracedModel.stale(self)  # type: ignore[arg-type]
+
+    def check_user_function(self, u0: FloatArray, p: FloatArray, t0: float) -> None:
+        from ..model import TracedModel
+
+        TracedModel.check_user_function(self, u0, p, t0)  # type: ignore[arg-type]
+
+    def _mismatch(self, *args: Any) -> Any:
+        from ..model import TracedModel
+
+        return TracedModel._mismatch(self, *args)  # type: ignore[arg-type]
+
+
+def _module_name(name: str) -> str:
+    words = "".join(c if c.isalnum() else " " for c in name).split()
+    text = "".join(w[:1].upper() + w[1:] for w in words) or "Rhs"
+    return text if text[0].isalpha() else f"M{text}"
+
+
+__all__ = ["ArrayModel"]
