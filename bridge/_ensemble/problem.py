@@ -154,9 +154,11 @@ class EnsembleProblem:
         return f"EnsembleProblem({self.prob.name}, {len(self)} members)"
 
 
-def _member(base: ODEProblem, u0: FloatArray, p: FloatArray) -> ODEProblem:
-    """``base`` with a member's u0 and flat p; the model is shared."""
+def _member(
+    base: ODEProblem, u0: FloatArray, p: FloatArray, tspan: tuple[float, float] | None = None
+) -> ODEProblem:
+    """``base`` with a member's u0 and flat p (and tspan); the model is shared."""
     from .._model import unflatten_params
 
     params: Any = unflatten_params(p, base.param_spec) if base.param_spec else p
-    return base.remake(u0=u0, p=params)
+    return base.remake(u0=u0, p=params, tspan=tspan)

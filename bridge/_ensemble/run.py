@@ -108,7 +108,7 @@ def solve_member(
 ) -> MemberResult:
     """Solve one member (with its pullback when ``job.sensealg`` is set)."""
     backend = get_backend(job.engine)
-    prob = _member(base, u0, p).remake(tspan=job.tspan)
+    prob = _member(base, u0, p, job.tspan)
     nt = 0 if job.opts.saveat is None else len(job.opts.saveat)
     pullback: Any = None
     if job.sensealg is None:
@@ -136,7 +136,7 @@ def pull_chunk(job: Job, U0: FloatArray, P: FloatArray, cot: FloatArray) -> Chun
     g_u0 = np.empty_like(U0)
     g_p = np.empty_like(P)
     for i in range(len(U0)):
-        prob = _member(base, U0[i], P[i]).remake(tspan=job.tspan)
+        prob = _member(base, U0[i], P[i], job.tspan)
         _, raw = backend.vjp(prob, job.alg, job.opts, job.sensealg)
         g = raw(np.ascontiguousarray(cot[i]))
         g_u0[i], g_p[i] = g.u0, g.p
