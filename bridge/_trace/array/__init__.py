@@ -72,6 +72,8 @@ def decide(
         model = ArrayModel(func, traced, param_spec, name)
     except Unsupported as exc:
         return None, f"scalar path: no array derivative for {exc}"
+    except Exception as exc:  # a bug here must not cost the user a model the scalar path has
+        return None, f"scalar path: internal error of the array path ({type(exc).__name__}: {exc})"
     return model, f"array path: {work} multiply-adds in matrix products"
 
 

@@ -204,7 +204,13 @@ class Graph:
                 return b
             if op == "subtract" and _is_value(a, 0.0):
                 return self.ew("negative", b)  # a scalar 0 never changes the shape
-        elif op == "negative" and args[0].op == "negative":
+        if op == "add" and args[1].op == "negative":  # a + (-b) -> a - b
+            return self.ew("subtract", args[0], args[1].args[0])
+        if op == "add" and args[0].op == "negative":  # (-a) + b -> b - a
+            return self.ew("subtract", args[1], args[0].args[0])
+        if op == "subtract" and args[1].op == "negative":  # a - (-b) -> a + b
+            return self.ew("add", args[0], args[1].args[0])
+        if op == "negative" and args[0].op == "negative":
             return args[0].args[0]
         elif op == "negative" and args[0].op == "scalar":
             return self.scalar(-args[0].attrs[0])
@@ -275,6 +281,16 @@ class Graph:
             if len(index) == a.ndim:
                 return a
         shape = index_shape(index)
+        if a.op == "setitem" and not any(e[0] == "n" for e in index):
+            # Reading back around an assignment (the adjoint of du[:3] = x; du[3:] = y).
+            base, value = a.args
+            written = np.zeros(a.shape, dtype=bool)
+            written[as_slices(a.attrs[0])] = True
+            read = written[as_slices(index)]
+            if not read.any():
+                return self.getitem(base, index)
+            if read.all() and index == a.attrs[0]:
+                return self.broadcast_to(value, shape)
         return self.node("getitem", (a,), shape, (index,), kind=a.kind)
 
     def concat(self, parts: Sequence[Node], axis: int) -> Node:

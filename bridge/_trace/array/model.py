@@ -75,7 +75,7 @@ class ArrayModel:
         self.f_generated = compiled["f"]
         self._vjp_u, self._vjp_p, self._jvp_u = compiled["vjp"], compiled["vjp_p"], compiled["jvp"]
         self._vjp_up = compiled["vjp_up"]
-        #: (v, u, p, t, vjp_p) of the last vjp_u call: the adjoints ask for vjp_p next.
+        #: A result computed ahead for the next call (see ``_keep``).
         self._pending: tuple[Any, ...] | None = None
         self._julia: dict[str, str] = {}
         self.key = hashlib.sha256(self.julia_source(_KEY_MODULE).encode()).hexdigest()
@@ -131,36 +131,42 @@ class ArrayModel:
         if not self.n_params:
             return self._vjp_u(v, u, p, t)
         out_u, out_p = self._vjp_up(v, u, p, t)
-        self._pending = (v.copy(), u.copy(), p, t, out_p)
+        self._keep("vjp_p", (v, u), p, t, out_p)
         return out_u
 
     def vjp_p(self, v: FloatArray, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
         """vᵀ ∂f/∂p (see ``vjp_u``)."""
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            v0, u0, p0, t0, out_p = pending
-            # p by identity (the pending tuple keeps it alive, so its id is not reused).
-            if p0 is p and t0 == t and np.array_equal(v0, v) and np.array_equal(u0, u):
-                return out_p
-        return self._vjp_p(v, u, p, t)
+        kept = self._take("vjp_p", (v, u), p, t)
+        return kept if kept is not None else self._vjp_p(v, u, p, t)
 
     def jvp_u(self, w: FloatArray, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
         """(∂f/∂u) w, by forward mode."""
         return self._jvp_u(w, u, p, t)
 
     def jac(self, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
-        """∂f/∂u, dense (n, n), column by column of ``jvp_u``."""
-        n = self.n_states
-        out = np.empty((n, n))
+        """∂f/∂u, dense (n, n), row by row of reverse sweeps that also give the rows of
+        ∂f/∂p, kept for one ``paramjac`` call at the same point (forward sensitivities ask
+        for both at every step). Julia's ``jac!`` takes columns of ``jvp!``."""
+        n, m = self.n_states, self.n_params
+        jac = np.empty((n, n))
+        pjac = np.empty((n, m))
         e = np.zeros(n)
-        for j in range(n):
-            e[j] = 1.0
-            out[:, j] = self._jvp_u(e, u, p, t)
-            e[j] = 0.0
-        return out
+        for i in range(n):
+            e[i] = 1.0
+            if m:
+                jac[i], pjac[i] = self._vjp_up(e, u, p, t)
+            else:
+                jac[i] = self._vjp_u(e, u, p, t)
+            e[i] = 0.0
+        if m:
+            self._keep("paramjac", (u,), p, t, pjac)
+        return jac
 
     def paramjac(self, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
-        """∂f/∂p, dense (n, m), row by row of ``vjp_p``."""
+        """∂f/∂p, dense (n, m), row by row of ``vjp_p`` (see ``jac``)."""
+        kept = self._take("paramjac", (u,), p, t)
+        if kept is not None:
+            return kept
         n = self.n_states
         out = np.empty((n, self.n_params))
         e = np.zeros(n)
@@ -169,6 +175,25 @@ class ArrayModel:
             out[i] = self._vjp_p(e, u, p, t)
             e[i] = 0.0
         return out
+
+    # One result computed ahead, for the next call only. ``p`` is compared by identity: the
+    # kept tuple holds it, so its id cannot be reused by another array meanwhile.
+    def _keep(
+        self, what: str, arrays: tuple[FloatArray, ...], p: FloatArray, t: float, value: Any
+    ) -> None:
+        self._pending = (what, tuple(np.array(a, dtype=np.float64) for a in arrays), p, t, value)
+
+    def _take(self, what: str, arrays: tuple[FloatArray, ...], p: FloatArray, t: float) -> Any:
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return None
+        kept_what, kept_arrays, kept_p, kept_t, value = pending
+        if kept_what != what or kept_p is not p or kept_t != t:
+            return None
+        for old, new in zip(kept_arrays, arrays, strict=True):
+            if old.shape != np.shape(new) or not (old == new).all():
+                return None
+        return value
 
     # -- checks shared with the scalar path ---------------------------------------------------
     def f_user(self, u: FloatArray, p: FloatArray, t: float) -> FloatArray:

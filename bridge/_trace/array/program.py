@@ -165,6 +165,17 @@ class _Scheduler:
         elif op == "setitem":
             base, value = node.args
             (index,) = node.attrs
+            if _overwritten(node, self.movable):
+                # Every element is assigned by this chain: the constant it starts from is
+                # never written (du = np.zeros_like(u); du[:3] = v; du[3:] = a).
+                chain = [node]
+                while chain[-1].args[0].op == "setitem":
+                    chain.append(chain[-1].args[0])
+                self.placed.update(n.index for n in chain)
+                self.placed.add(chain[-1].args[0].index)
+                for link in reversed(chain):
+                    self._write(Dest("index", dest, link.attrs[0]), link.args[1], "set")
+                return
             self._part(dest, dummy, base)
             self._write(Dest("index", dest, index), value, "set")
         elif op == "reshape" and self.movable(node.args[0]) and dummy.flags.c_contiguous:
@@ -205,6 +216,19 @@ class _Scheduler:
             elif _fits(node, self.users[i], self.written):
                 out.add(i)
         return out
+
+
+def _overwritten(node: Node, movable: Any) -> bool:
+    """Whether ``node`` (a setitem) assigns every element of a constant it starts from
+    (``du = np.zeros_like(u); du[:3] = v; du[3:] = a``)."""
+    covered = np.zeros(node.shape, dtype=bool)
+    while node.op == "setitem":
+        covered[as_slices(node.attrs[0])] = True
+        base = node.args[0]
+        if base.op == "setitem" and not movable(base):
+            return False
+        node = base
+    return node.op == "full" and movable(node) and bool(covered.all())
 
 
 def _fits(node: Node, user: Node, written: set[int]) -> bool:

@@ -210,7 +210,9 @@ def _vjp(g: Graph, node: Node, grad: Node, adj: _Adjoints, wrt: int) -> None:
         (a,) = args
         (axes,) = node.attrs
         kept = tuple(1 if i in axes else s for i, s in enumerate(a.shape))
-        adj.add(a, g.broadcast_to(g.reshape(grad, kept), a.shape))
+        # A scalar broadcasts as it is; an array needs its summed axes back (as ones).
+        spread = grad if grad.shape == () else g.reshape(grad, kept)
+        adj.add(a, g.broadcast_to(spread, a.shape))
     elif op == "reshape":
         adj.add(args[0], g.reshape(grad, args[0].shape))
     elif op == "transpose":
