@@ -44,10 +44,27 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-golden"))
 
 
-#: Parametrise over every backend; the Julia one is marked and skipped when Julia is missing.
+def _diffsol_reason() -> str | None:
+    from bridge._diffsol import availability
+
+    return availability()
+
+
+#: Parametrise over every backend; the Julia one is marked and skipped when Julia is missing,
+#: the diffsol one is marked ``diffsol`` and skipped (with the reason) without pydiffsol.
 BACKEND_PARAMS = [
     pytest.param("reference", id="reference"),
     pytest.param("julia", id="julia", marks=pytest.mark.julia),
+    pytest.param(
+        "diffsol",
+        id="diffsol",
+        marks=[
+            pytest.mark.diffsol,
+            pytest.mark.skipif(
+                _diffsol_reason() is not None, reason=f"needs pydiffsol: {_diffsol_reason()}"
+            ),
+        ],
+    ),
 ]
 
 

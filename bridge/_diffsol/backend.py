@@ -1,0 +1,115 @@
+"""``DiffsolBackend``: the Backend protocol on pydiffsol (see the package docstring).
+
+Example
+-------
+>>> import bridge
+>>> prob = bridge.ODEProblem(lambda u, p, t: -p[0] * u, [1.0], (0.0, 1.0), [1.0])
+>>> sol = bridge.solve(prob, "Rodas5P", saveat=[1.0], reltol=1e-8, backend="diffsol")
+>>> sol.alg, round(float(sol.u[-1, 0]), 4)
+('Rodas5P (diffsol: bdf)', 0.3679)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .._model import FloatArray
+from .._solution import Gradients, Solution, Stats
+from .compiled import CompiledModel, compiled
+from .gradients import vjp_run
+from .limits import why_not
+from .methods import diffsol_method, label, sensitivity_mode
+from .run import Integrator, Run, execute
+
+if TYPE_CHECKING:
+    from .._algorithms import Algorithm
+    from .._problem import ODEProblem
+    from .._validate import SolveOptions
+
+BACKEND_NAME = "diffsol"
+
+
+def compiled_model(prob: ODEProblem, *, reflected: bool = False) -> CompiledModel:
+    """The compiled model of a problem (compiled on first use, then cached per model).
+
+    ``reflected=True`` is the time-reflected model that reverse-time solves run. It pickles:
+    ship it to worker processes, where unpickling fills their cache (see ``compiled``).
+    """
+    from .._trace.diffsl_codegen import diffsl_source
+
+    return compiled(diffsl_source(prob.model, reflected=reflected))
+
+
+@dataclass(frozen=True)
+class Setup:
+    """A problem's integration in solver time (reflected when t1 < t0)."""
+
+    integ: Integrator
+    saveat: FloatArray | None
+
+    def solution(self, run: Run, alg: str, suffix: str = "") -> Solution:
+        integ = self.integ
+        if self.saveat is None:
+            t = run.s if integ.sign > 0 else -run.s
+        else:
+            t = self.saveat[: len(run.s)]  # the requested times exactly, not -(-t)
+        return Solution(
+            t=np.ascontiguousarray(t, dtype=np.float64),
+            u=run.y,
+            retcode=run.retcode,
+            stats=Stats(naccept=run.steps or 0),
+            alg=label(alg, run.method, run.note) + suffix,
+            backend=BACKEND_NAME,
+            message=run.message,
+        )
+
+
+def setup(prob: ODEProblem, opts: SolveOptions) -> Setup:
+    t0, t1 = prob.tspan
+    sign = 1.0 if t1 > t0 else -1.0
+    model = compiled_model(prob, reflected=sign < 0)
+    grid = None if opts.saveat is None else sign * opts.saveat
+    integ = Integrator(model, prob.p, prob.u0, sign * t0, sign * t1, grid, opts, sign)
+    return Setup(integ, opts.saveat)
+
+
+class DiffsolBackend:
+    """The diffsol engine. ``bridge._api`` validates every input before calling it."""
+
+    name = BACKEND_NAME
+
+    def unsupported(self, prob: ODEProblem, *, gradient: bool) -> str | None:
+        return why_not(prob, gradient=gradient)
+
+    def solve(self, prob: ODEProblem, alg: Algorithm, opts: SolveOptions) -> Solution:
+        run_setup = setup(prob, opts)
+        kind = "every" if opts.saveat is None else "dense"
+        run = execute(run_setup.integ, diffsol_method(alg.name), kind)
+        return run_setup.solution(run, alg.name)
+
+    def vjp(
+        self, prob: ODEProblem, alg: Algorithm, opts: SolveOptions, sensealg: str
+    ) -> tuple[Solution, Callable[[FloatArray], Gradients]]:
+        run_setup = setup(prob, opts)
+        mode = sensitivity_mode(sensealg, prob.n_states + prob.n_params)
+        run, pullback = vjp_run(run_setup.integ, diffsol_method(alg.name), mode)
+        what = "forward sensitivities" if mode == "forward" else "discrete adjoint"
+        if sensealg not in ("auto", "ForwardDiffSensitivity"):
+            what += f" (for {sensealg})"
+        sol = run_setup.solution(run, alg.name, f" + {what}")
+        if pullback is None:
+            return sol, _failed_pullback
+        return sol, pullback
+
+
+def _failed_pullback(cotangent: FloatArray) -> Gradients:  # pragma: no cover - _api refuses
+    raise AssertionError("no pullback of a failed solve")
+
+
+BACKEND = DiffsolBackend()
+
+__all__ = ["BACKEND", "BACKEND_NAME", "DiffsolBackend", "compiled_model"]
