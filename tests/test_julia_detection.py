@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from bridge import _julia
+from bridge._backend import choose_backend
 from bridge._julia import detection
 
 
@@ -105,23 +106,95 @@ def test_detection_is_fast_and_offline_with_network_blocked(tmp_path):
     assert float(took) < 1.0
 
 
-def test_doctor_explains_missing_julia():
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("PYTHON_JULIACALL_EXE", "BRIDGE_BACKEND")
-    }
-    if _julia.status().usable:
-        pytest.skip("Julia is installed here; doctor would report it")
+_THREAD_VARS = ("PYTHON_JULIACALL_THREADS", "JULIA_NUM_THREADS", "PYTHON_JULIACALL_HANDLE_SIGNALS")
+
+
+def _doctor(extra_env: dict[str, str] | None = None) -> str:
+    drop = ("PYTHON_JULIACALL_EXE", "BRIDGE_BACKEND", *_THREAD_VARS)
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     proc = subprocess.run(
         [sys.executable, "-m", "bridge", "doctor"],
         capture_output=True,
         text=True,
-        env=env,
+        env={**env, **(extra_env or {})},
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "Julia backend unavailable" in proc.stdout
-    assert "The reference backend (SciPy) will be used." in proc.stdout
-    assert "solves will use: reference" in proc.stdout
+    return proc.stdout
+
+
+def test_doctor_explains_missing_julia(monkeypatch):
+    if _julia.status().usable:
+        pytest.skip("Julia is installed here; doctor would report it")
+    monkeypatch.delenv("BRIDGE_BACKEND", raising=False)
+    expected = choose_backend(None, warn=False).name  # whichever engine auto runs here
+    out = _doctor()
+    assert "Julia backend unavailable" in out
+    assert f"solves will use: {expected}\n" in out
+    assert "will be used" not in out  # the engine line comes from choose_backend alone
+    assert "Julia threads:    1 (the default): ensemble='threads' solves the members one" in out
+    assert "PYTHON_JULIACALL_THREADS=N (or auto)" in out
+    assert "PYTHON_JULIACALL_HANDLE_SIGNALS=yes" in out
+
+
+def test_doctor_reports_the_julia_thread_count():
+    out = _doctor({"PYTHON_JULIACALL_THREADS": "3"})
+    assert "Julia threads:    3 (from PYTHON_JULIACALL_THREADS): ensemble='threads' solves " in out
+    assert "up to 3 members at once" in out
+    out = _doctor({"JULIA_NUM_THREADS": "2", "PYTHON_JULIACALL_HANDLE_SIGNALS": "no"})
+    assert "Julia threads:    2 (from JULIA_NUM_THREADS)" in out
+    assert "Warning: PYTHON_JULIACALL_HANDLE_SIGNALS=no with several Julia threads" in out
+
+
+@pytest.mark.parametrize(
+    ("value", "count", "several"),
+    [("1", 1, False), ("4", 4, True), ("1,1", 1, True), ("auto", os.cpu_count(), None)],
+)
+def test_thread_setting_reads_juliacalls_values(value, count, several):
+    setting = detection.ThreadSetting(value, "PYTHON_JULIACALL_THREADS")
+    assert setting.count == count
+    assert setting.several is (several if several is not None else (os.cpu_count() or 1) > 1)
+
+
+def test_unreadable_thread_setting_says_so():
+    text = detection.ThreadSetting("lots", "PYTHON_JULIACALL_THREADS").describe()
+    assert "'lots' (from PYTHON_JULIACALL_THREADS) is not a thread count" in text
+
+
+def test_thread_setting_follows_juliacalls_order(monkeypatch):
+    for var in _THREAD_VARS:
+        monkeypatch.delenv(var, raising=False)
+    assert detection.thread_setting() == detection.ThreadSetting("1", "default")
+    monkeypatch.setenv("JULIA_NUM_THREADS", "2")
+    assert detection.thread_setting().source == "JULIA_NUM_THREADS"
+    monkeypatch.setenv("PYTHON_JULIACALL_THREADS", "3")
+    assert detection.thread_setting() == detection.ThreadSetting("3", "PYTHON_JULIACALL_THREADS")
+    monkeypatch.setitem(sys._xoptions, "juliacall-threads", "5")
+    assert detection.thread_setting().count == 5
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"JULIA_NUM_THREADS": "4"}, "yes"),
+        ({"PYTHON_JULIACALL_THREADS": "2"}, "yes"),
+        ({"PYTHON_JULIACALL_THREADS": "2", "PYTHON_JULIACALL_HANDLE_SIGNALS": "no"}, "no"),
+        ({"PYTHON_JULIACALL_THREADS": "1"}, None),
+        ({}, None),
+    ],
+)
+def test_session_turns_on_julia_signal_handling_only_with_several_threads(
+    monkeypatch, env, expected
+):
+    from bridge._julia import session
+
+    for var in (*_THREAD_VARS, "PYTHON_JULIACALL_EXE", "PYTHON_JULIAPKG_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    monkeypatch.setattr(session, "status", lambda refresh=False: _julia.JuliaStatus(usable=True))
+    session._set_default_env()
+    assert os.environ.get("PYTHON_JULIACALL_HANDLE_SIGNALS") == expected
 
 
 def test_install_fails_fast_without_network(tmp_path):

@@ -8,10 +8,15 @@ the memory of a column-major Julia ``Matrix`` of size (n, nt). So
   exactly once, here (``for_julia``). The problem already owns float64 copies of its small
   inputs (``bridge._problem``), so for u0 and p this is a no-op;
 * the (nt, n) cotangent goes over as its transpose, an (n, nt) F-contiguous view of the same
-  memory, which PythonCall wraps as an n × nt ``PyArray`` (``cotangent_for_julia``);
+  memory, which PythonCall wraps as an n × nt ``PyArray`` (``cotangent_for_julia``); an
+  ensemble's stacked (N, n) u0, (N, m) p and (N, nt, n) cotangent likewise go over as
+  n × N, m × N and n × nt × N arrays, member i being Julia's last index
+  (``transposed_for_julia``);
 * Julia's n × nt solution matrix comes back, once, as a NumPy (n, nt) F-contiguous view of
   Julia memory (``from_julia``, run by ``session.call`` with the call lock held), then as
-  its (nt, n) C-contiguous transpose (``rows_from_julia``).
+  its (nt, n) C-contiguous transpose (``rows_from_julia``); an ensemble's n × nt × N states
+  and its n × N / m × N gradients come back as (N, nt, n), (N, n), (N, m) views
+  (``transposed_from_julia``).
 
 Julia arrays come back owned by a ``JuliaMemory``, NumPy's ``base`` for every view of them:
 it read the array interface once (with the lock held) and keeps the Julia array alive;
@@ -57,6 +62,25 @@ def for_julia(x: Any) -> FloatArray:
     return np.ascontiguousarray(x, dtype=np.float64)
 
 
+def transposed_for_julia(x: Any, ndim: int) -> FloatArray:
+    """An ``ndim``-D array as its reversed-axes view, which Julia reads with the same index
+    order as NumPy's C order reversed: an (N, k) stack of members is Julia's k × N matrix
+    (member i is column i), an (N, nt, n) one is n × nt × N, an (nt, n) cotangent n × nt.
+    No copy for float64 C-contiguous input, else exactly one (``for_julia``).
+
+    Example
+    -------
+    >>> U0 = np.arange(6.0).reshape(3, 2)  # 3 members, 2 states
+    >>> v = transposed_for_julia(U0, 2)
+    >>> v.shape, v.flags.f_contiguous, np.shares_memory(v, U0), v[:, 2].tolist()
+    ((2, 3), True, True, [4.0, 5.0])
+    """
+    arr = for_julia(x)
+    if arr.ndim != ndim:
+        raise ValueError(f"expected a {ndim}-D array, got shape {arr.shape}")
+    return arr.T
+
+
 def cotangent_for_julia(cot: Any) -> FloatArray:
     """An (nt, n) cotangent as the (n, nt) F-contiguous view Julia reads as its n × nt Ȳ.
 
@@ -67,10 +91,7 @@ def cotangent_for_julia(cot: Any) -> FloatArray:
     >>> v.shape, v.flags.f_contiguous, np.shares_memory(v, c)
     ((2, 5), True, True)
     """
-    arr = for_julia(cot)
-    if arr.ndim != 2:
-        raise ValueError(f"a cotangent must be 2-D (nt, n), got shape {arr.shape}")
-    return arr.T
+    return transposed_for_julia(cot, 2)
 
 
 class JuliaMemory:
@@ -133,11 +154,29 @@ def from_julia(value: Any, release: Callable[[Any], None], handle: Callable[[Any
     return np.asarray(JuliaMemory(value, interface, release))
 
 
-def rows_from_julia(value: Any) -> FloatArray:
-    """Julia's n × nt matrix, seen as (n, nt), as an (nt, n) C-contiguous array, no copy.
+def transposed_from_julia(value: Any, ndim: int) -> FloatArray:
+    """A Julia array (already a NumPy view of its column-major memory) with its axes
+    reversed, as a C-contiguous array without a copy: Julia's n × nt matrix is (nt, n),
+    an n × nt × N ensemble array (N, nt, n), a k × N matrix (N, k).
 
     Only if Julia ever handed over something that is not column-major float64 would this
     copy, once.
+
+    Example
+    -------
+    >>> julia_like = np.asfortranarray(np.arange(12.0).reshape(2, 3, 2))  # n, nt, N
+    >>> m = transposed_from_julia(julia_like, 3)
+    >>> m.shape, m.flags.c_contiguous, np.shares_memory(m, julia_like)
+    ((2, 3, 2), True, True)
+    """
+    arr = np.asarray(value)
+    if arr.ndim != ndim:
+        raise ValueError(f"expected a {ndim}-D array from Julia, got shape {arr.shape}")
+    return np.ascontiguousarray(arr.T, dtype=np.float64)
+
+
+def rows_from_julia(value: Any) -> FloatArray:
+    """Julia's n × nt matrix, seen as (n, nt), as an (nt, n) C-contiguous array, no copy.
 
     Example
     -------
@@ -146,10 +185,7 @@ def rows_from_julia(value: Any) -> FloatArray:
     >>> r.shape, r.flags.c_contiguous, np.shares_memory(r, m)
     ((3, 2), True, True)
     """
-    arr = np.asarray(value)
-    if arr.ndim != 2:
-        raise ValueError(f"expected a matrix from Julia, got shape {arr.shape}")
-    return np.ascontiguousarray(arr.T, dtype=np.float64)
+    return transposed_from_julia(value, 2)
 
 
 def vector_from_julia(value: Any) -> FloatArray:

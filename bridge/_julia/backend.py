@@ -6,6 +6,12 @@ saveat) into Julia vectors with the GIL held, and the solve or the differentiate
 then runs with the GIL released. The solution matrix comes back as a view of Julia memory
 and the cotangent goes to Julia as a view of NumPy memory (see ``arrays``). Every call goes
 through ``session.call``, which holds the call lock for all of it.
+
+An ensemble (``ensemble="threads"``, ``Backend.ensemble``) is one call for all its members:
+the stacked (N, n) u0 and (N, m) p go over as n × N and m × N views of their NumPy memory,
+DiffBridge builds and solves every member on Julia's threads with the GIL released
+(``EnsembleThreads``; gradients member by member on the same threads), and the states
+come back as one n × nt × N Julia array that NumPy views as (N, nt, n).
 """
 
 from __future__ import annotations
@@ -17,13 +23,23 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+import numpy as np
+
 from .._algorithms import Algorithm
-from .._errors import BackendUnsupportedError
+from .._ensemble.run import MemberResult
+from .._errors import BackendUnsupportedError, BridgeValueError
 from .._problem import ODEProblem
 from .._solution import Gradients, Solution, Stats
 from .._validate import FloatArray, SolveOptions
 from . import session
-from .arrays import cotangent_for_julia, for_julia, rows_from_julia, vector_from_julia
+from .arrays import (
+    cotangent_for_julia,
+    for_julia,
+    rows_from_julia,
+    transposed_for_julia,
+    transposed_from_julia,
+    vector_from_julia,
+)
 
 #: What ``Solution.alg`` says for ``alg="auto"``.
 AUTO_LABEL = "auto (DefaultODEAlgorithm)"
@@ -72,7 +88,7 @@ class JuliaBackend:
     def _rhs_key(self, prob: ODEProblem) -> str:
         """Load the problem's right-hand side into Julia (once) and return its key."""
         if prob.is_julia:
-            source = prob.f.source  # type: ignore[union-attr]
+            source = prob.f.source  # type: ignore[union-attr, unused-ignore]
             key = function_key(source)
             loader: Callable[[], Any] = partial(session.call, "register_function", key, source)
         else:
@@ -140,6 +156,74 @@ class JuliaBackend:
             return Gradients(u0=vector_from_julia(du0), p=vector_from_julia(dp))
 
         return sol, raw_pullback
+
+    def ensemble(
+        self,
+        prob: ODEProblem,
+        U0: FloatArray,
+        P: FloatArray,
+        alg: Algorithm,
+        opts: SolveOptions,
+        sensealg: str | None,
+    ) -> tuple[list[MemberResult], Callable[[FloatArray], Gradients] | None]:
+        """Every member (rows of ``U0`` (N, n) and ``P`` (N, m)) in one call into DiffBridge.
+
+        ``opts.saveat`` is required. Returns one ``MemberResult`` per member (its ``u`` a
+        view of the one Julia array of states) and, when ``sensealg`` is given, the
+        pullback of an (N, nt, n) cotangent to ``Gradients(u0=(N, n), p=(N, m))``.
+        """
+        if opts.saveat is None:
+            raise BridgeValueError("an ensemble needs saveat: its members share one time grid")
+        key = self._rhs_key(prob)
+        t0, t1 = prob.tspan
+        args = (
+            key,
+            transposed_for_julia(U0, 2),
+            transposed_for_julia(P, 2),
+            t0,
+            t1,
+            alg.name,
+            for_julia(opts.saveat),
+            opts.reltol,
+            opts.abstol,
+            opts.maxiters,
+        )
+        if sensealg is None:
+            states, retcodes, stats = session.call("ensemble_solve", *args, nogil=True)
+            return self._members(states, retcodes, stats, alg), None
+        states, retcodes, stats, handle = session.call("ensemble_vjp", *args, sensealg, nogil=True)
+
+        def pullback(cotangent: FloatArray) -> Gradients:
+            du0, dp = session.call(
+                "ensemble_pullback", handle, transposed_for_julia(cotangent, 3), nogil=True
+            )
+            return Gradients(u0=transposed_from_julia(du0, 2), p=transposed_from_julia(dp, 2))
+
+        return self._members(states, retcodes, stats, alg), pullback
+
+    def _members(
+        self, states: Any, retcodes: Any, stats: Any, alg: Algorithm
+    ) -> list[MemberResult]:
+        u = transposed_from_julia(states, 3)  # (N, nt, n), a view of Julia's n × nt × N
+        counts = np.asarray(stats).T.tolist()  # N rows of 5 Python ints
+        codes = str(retcodes).split("\n")
+        if len(codes) != len(u) or len(counts) != len(u):
+            raise RuntimeError(
+                f"DiffBridge returned {len(u)} members' states, {len(codes)} retcodes and "
+                f"{len(counts)} stats rows"
+            )
+        label = AUTO_LABEL if alg.name == "auto" else alg.name
+        return [
+            MemberResult(
+                u=u[i],
+                retcode=codes[i],
+                stats=Stats(*counts[i]),
+                message="",
+                alg=label,
+                backend=self.name,
+            )
+            for i in range(len(u))
+        ]
 
 
 BACKEND = JuliaBackend()

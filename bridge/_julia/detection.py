@@ -5,6 +5,10 @@
 ``julia`` on PATH. It reads files and runs nothing but ``julia --version`` (with a timeout);
 it never imports juliacall (whose import would resolve, and maybe download) and never
 touches the network. ``status()`` caches the answer for the process.
+
+``thread_setting()`` reads how many threads juliacall will start Julia with, the way
+juliacall 0.9 reads it (``-X juliacall-threads``, else ``PYTHON_JULIACALL_THREADS``, else
+``JULIA_NUM_THREADS``, else 1): ``ensemble="threads"`` runs members on those threads.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +35,117 @@ _VERSION_TIMEOUT_S = 0.8
 _JULIAPKG_JSON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "juliapkg.json")
 
 
+@dataclass(frozen=True)
+class ThreadSetting:
+    """How many threads Julia will start with (``value``, as juliacall reads it: ``N``,
+    ``auto``, or ``N,M`` with M more interactive threads) and where that came from
+    (``source``: an option or variable name, or ``"default"``)."""
+
+    value: str
+    source: str
+
+    def _counts(self) -> list[int] | None:
+        counts = []
+        for part in self.value.split(","):
+            part = part.strip()
+            if part == "auto":
+                counts.append(os.cpu_count() or 1)
+            elif part.isdigit():
+                counts.append(int(part))
+            else:
+                return None
+        return counts
+
+    @property
+    def count(self) -> int | None:
+        """Threads in Julia's default pool, the ones ``Threads.@threads`` (and so
+        ``EnsembleThreads``) runs on (``auto``: this machine's CPU count); None when the
+        value cannot be read."""
+        counts = self._counts()
+        return None if counts is None else counts[0]
+
+    @property
+    def several(self) -> bool:
+        """Whether Julia will run more than one thread (interactive ones included): then
+        its garbage collector needs Julia's signal handler."""
+        counts = self._counts()
+        return counts is not None and sum(counts) > 1
+
+    def describe(self) -> str:
+        """The doctor lines: the thread count, what ``ensemble="threads"`` does with it, and
+        how to change it.
+
+        Example
+        -------
+        >>> text = ThreadSetting("4", "PYTHON_JULIACALL_THREADS").describe()
+        >>> "4 (from PYTHON_JULIACALL_THREADS)" in text, "up to 4 members at once" in text
+        (True, True)
+        """
+        count = self.count
+        where = "the default" if self.source == "default" else f"from {self.source}"
+        how = (
+            "set PYTHON_JULIACALL_THREADS=N (or auto) before bridge starts Julia (before the "
+            "first Julia solve)\n  With N > 1 also set PYTHON_JULIACALL_HANDLE_SIGNALS=yes "
+            "(bridge sets it when unset): Julia's garbage collector needs its signal handler "
+            "with several threads, and Ctrl-C then no longer raises KeyboardInterrupt during "
+            "Julia calls"
+        )
+        if count is None:
+            return (
+                f"Julia threads:    {self.value!r} ({where}) is not a thread count juliacall "
+                f"accepts\n  To fix: {how}"
+            )
+        if count <= 1:
+            return (
+                f"Julia threads:    {count} ({where}): ensemble='threads' solves the members "
+                f"one at a time\n  To use more cores: {how}"
+            )
+        lines = [
+            f"Julia threads:    {count} ({where}): ensemble='threads' solves up to {count} "
+            "members at once"
+        ]
+        if handle_signals_setting() == "no":
+            lines.append(
+                "  Warning: PYTHON_JULIACALL_HANDLE_SIGNALS=no with several Julia threads: "
+                "Julia's garbage collector can crash the process; set it to yes"
+            )
+        else:
+            lines.append(f"  To change it: {how}")
+        return "\n".join(lines)
+
+
+def thread_setting() -> ThreadSetting:
+    """How many threads juliacall will start Julia with, read as juliacall 0.9 reads it.
+
+    Example
+    -------
+    >>> isinstance(thread_setting().value, str)
+    True
+    """
+    xopt = sys._xoptions.get("juliacall-threads")
+    if isinstance(xopt, str):
+        return ThreadSetting(xopt, "-X juliacall-threads")
+    for var in ("PYTHON_JULIACALL_THREADS", "JULIA_NUM_THREADS"):
+        value = os.environ.get(var)
+        if value is not None:
+            return ThreadSetting(value, var)
+    return ThreadSetting("1", "default")
+
+
+def handle_signals_setting() -> str | None:
+    """``yes``/``no`` when the user set juliacall's signal handling, else None.
+
+    Example
+    -------
+    >>> handle_signals_setting() in (None, "yes", "no")
+    True
+    """
+    xopt = sys._xoptions.get("juliacall-handle-signals")
+    if isinstance(xopt, str):
+        return xopt
+    return os.environ.get("PYTHON_JULIACALL_HANDLE_SIGNALS")
+
+
 @dataclass
 class JuliaStatus:
     """What ``detect()`` found. ``usable`` is True only when solving in Julia can start
@@ -42,7 +158,7 @@ class JuliaStatus:
     reason: str = ""
     project: str | None = None
     packages: dict[str, str] = field(default_factory=dict)
-    threads: str | None = None
+    threads: ThreadSetting = field(default_factory=thread_setting)
 
     def describe(self) -> str:
         lines = []
@@ -55,12 +171,11 @@ class JuliaStatus:
             lines.append(f"Julia project:    {self.project}")
         for name, ver in sorted(self.packages.items()):
             lines.append(f"  {name} {ver}")
-        lines.append(f"Julia threads:    {self.threads or 'default (1)'}")
+        lines.append(self.threads.describe())
         if self.usable:
             lines.append("Status: the Julia backend is available")
         else:
             lines.append(f"Status: Julia backend unavailable: {self.reason}")
-            lines.append("The reference backend (SciPy) will be used.")
             lines.append(f"To get Julia: {INSTALL_HINT}.")
         return "\n".join(lines)
 
@@ -134,7 +249,7 @@ def detect() -> JuliaStatus:
     >>> isinstance(status.usable, bool)
     True
     """
-    threads = os.environ.get("PYTHON_JULIACALL_THREADS")
+    threads = thread_setting()
     meta, project = _juliapkg_meta()
     candidates: list[tuple[str, str]] = []
     for var in ("PYTHON_JULIACALL_EXE", "PYTHON_JULIAPKG_EXE"):

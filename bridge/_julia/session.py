@@ -13,9 +13,10 @@ lock is free (or already held by this thread) and otherwise queues it for the ne
 So a thread that drops a solution while another thread's solve runs in Julia with the GIL
 released (``nogil=True``) never enters Julia beside it.
 
-Signal handling: with more than one Julia thread (``PYTHON_JULIACALL_THREADS`` > 1) Julia's
-GC stops threads through deliberate segfaults, which kill the process unless Julia handles
-signals, so ``PYTHON_JULIACALL_HANDLE_SIGNALS=yes`` is then set (unless the user set it);
+Signal handling: with more than one Julia thread (``PYTHON_JULIACALL_THREADS`` or
+``JULIA_NUM_THREADS`` > 1, ``detection.thread_setting``) Julia's GC stops threads through
+deliberate segfaults, which kill the process unless Julia handles signals, so
+``PYTHON_JULIACALL_HANDLE_SIGNALS=yes`` is then set (unless the user set it either way);
 with one Julia thread the lock alone keeps Julia single-threaded, and Ctrl-C keeps raising
 ``KeyboardInterrupt``. Julia objects a user obtains through ``jl()`` are the user's: bridge
 cannot lock around them.
@@ -32,7 +33,7 @@ from typing import Any
 
 from .._errors import JuliaUnavailableError
 from . import arrays
-from .detection import INSTALL_HINT, status
+from .detection import INSTALL_HINT, handle_signals_setting, status, thread_setting
 from .errors import short_julia_message, translate_exception
 
 
@@ -150,9 +151,8 @@ def _set_default_env() -> None:
         os.environ.setdefault("PYTHON_JULIACALL_EXE", st.executable)
         if st.project:
             os.environ.setdefault("PYTHON_JULIACALL_PROJECT", st.project)
-    threads = os.environ.get("PYTHON_JULIACALL_THREADS")
-    if threads and threads not in ("1",):
-        os.environ.setdefault("PYTHON_JULIACALL_HANDLE_SIGNALS", "yes")
+    if thread_setting().several and handle_signals_setting() is None:
+        os.environ["PYTHON_JULIACALL_HANDLE_SIGNALS"] = "yes"
     os.environ.setdefault("PYTHON_JULIAPKG_OFFLINE", "yes")
 
 

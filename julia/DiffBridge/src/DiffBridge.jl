@@ -10,6 +10,9 @@ these functions by name, always in separate calls for loading code and running i
   with its inputs copied into Julia vectors (`solve.jl`);
 - `solve_job(job)`, `vjp_job(job, sensealg)`, `pullback_job(handle, cot)`: solve, and
   differentiate the solve with SciMLSensitivity + Zygote (`solve.jl`, `sensitivity.jl`);
+- `ensemble_solve(key, U0, P, ...)`, `ensemble_vjp(key, U0, P, ..., sensealg)`,
+  `ensemble_pullback(handle, cot)`: every member of an ensemble (stacked columns of U0 and
+  P) in one call, on Julia's threads (`ensemble.jl`);
 - `zygote_gradient`, `zygote_pullback`, `zygote_back`: Zygote on arbitrary Julia code
   (`zygote.jl`);
 - `error_type_name(e)`, `error_message(e)`: what Python shows for a Julia exception
@@ -24,7 +27,7 @@ using OrdinaryDiffEqBDF: QNDF
 using OrdinaryDiffEqFIRK: RadauIIA5
 using OrdinaryDiffEqLowOrderRK: BS3, DP5
 using OrdinaryDiffEqSDIRK: KenCarp4, TRBDF2
-using SciMLBase: SciMLBase, successful_retcode
+using SciMLBase: SciMLBase, EnsembleProblem, EnsembleThreads, successful_retcode
 using SciMLSensitivity: BacksolveAdjoint, ForwardDiffSensitivity, GaussAdjoint,
     InterpolatingAdjoint, QuadratureAdjoint, ReverseDiffVJP
 using Zygote: Zygote
@@ -34,6 +37,7 @@ include("algorithms.jl")
 include("models.jl")
 include("solve.jl")
 include("sensitivity.jl")
+include("ensemble.jl")
 include("zygote.jl")
 
 end # module DiffBridge

@@ -15,6 +15,10 @@ Base.showerror(io::IO, e::DiffBridgeError) = print(io, "DiffBridgeError: ", e.ms
 # `include_string` wraps errors in the user's source (syntax, undefined names) in LoadError.
 root_exception(e) = e
 root_exception(e::LoadError) = root_exception(e.error)
+# `Threads.@threads` (under `EnsembleThreads` and `each_member`) wraps a failed iteration's
+# exception in a TaskFailedException inside a CompositeException.
+root_exception(e::CompositeException) = isempty(e.exceptions) ? e : root_exception(first(e.exceptions))
+root_exception(e::TaskFailedException) = root_exception(e.task.exception)
 
 """
     error_type_name(e) -> String

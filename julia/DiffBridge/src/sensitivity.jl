@@ -123,6 +123,16 @@ function _vjp_job(job::Job, sensealg_name::String)
         Zygote.pullback(forward, prob.u0, prob.p)
     end
     tsolved, retcode, stats = seen[]
+    if !successful_retcode(retcode)
+        # A continuous adjoint interpolates a failed forward solve at every save time (and
+        # OrdinaryDiffEqCore's interpolation extrapolates, `src/dense/generic_dense.jl:833`),
+        # hiding where it stopped: report a plain solve's partial trajectory instead, with
+        # the retcode of the differentiated solve (the one the gradients would come from).
+        U, t, _, _ = solution_tuple(solve(job.prob, job.alg; solve_kwargs(job)...), job)
+        handle = VJPHandle(nothing, false, retcode_name(retcode), n, np, length(t),
+            collect(1:length(t)))
+        return (U, t, retcode_name(retcode), stats, handle)
+    end
     tsol = backwards ? -tsolved : tsolved
     cols = user_columns(tsol, wanted)
     U = cols == 1:length(tsol) ? Y : Y[:, cols]

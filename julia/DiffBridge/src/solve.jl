@@ -59,8 +59,9 @@ end
 # silences SciMLSensitivity's notes about its automatic VJP choice.
 quiet() = DEVerbosity(SciMLLogging.None())
 
-common_kwargs(job::Job) = (;
-    reltol = job.reltol, abstol = job.abstol, maxiters = job.maxiters, verbose = quiet(),
+"""The solver options every solve takes, from a `Job` or an `EnsembleInputs`."""
+common_kwargs(opts) = (;
+    reltol = opts.reltol, abstol = opts.abstol, maxiters = opts.maxiters, verbose = quiet(),
 )
 
 function solve_kwargs(job::Job)

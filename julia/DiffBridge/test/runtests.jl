@@ -214,6 +214,120 @@ end
         @test isempty(dp)
     end
 
+    # Ensembles: member i is column i of U0 (2 × N) and P (3 × N), as Python hands over.
+    ENS_N = 5
+    ENS_U0 = [1.0 + 0.1 * i + 0.05 * j for j in 1:2, i in 1:ENS_N]
+    ENS_P = [P[k] * (1.0 + 0.04 * i) for k in 1:3, i in 1:ENS_N]
+    ens_args(U0s, Ps; t0 = 0.0, t1 = 2.0, ts = TS) =
+        ("testmodel", U0s, Ps, t0, t1, "Tsit5", ts, 1e-10, 1e-12, 100_000)
+    ens_cot = sin.(1.3 .* reshape(collect(1.0:(2 * 11 * ENS_N)), 2, 11, ENS_N))
+
+    @testset "ensemble solve" begin
+        U, retcodes, stats = DiffBridge.ensemble_solve(ens_args(ENS_U0, ENS_P)...)
+        @test U isa Array{Float64, 3} && size(U) == (2, 11, ENS_N) && size(stats) == (5, ENS_N)
+        @test split(retcodes, '\n') == fill("Success", ENS_N)
+        for i in 1:ENS_N
+            Ui, _, _, _ = DiffBridge.solve_job(prepared(ENS_U0[:, i], ENS_P[:, i]))
+            @test U[:, :, i] ≈ Ui rtol = 1e-12
+            @test stats[1, i] > 0 && stats[4, i] > 0
+        end
+        # any AbstractMatrix of columns (Python's are PyArrays), e.g. a transposed view
+        Ut, _, _ = DiffBridge.ensemble_solve(ens_args(permutedims(ENS_U0)', ENS_P)...)
+        @test Ut == U
+        @test_throws DiffBridge.DiffBridgeError DiffBridge.ensemble_solve(
+            ens_args(ENS_U0, ENS_P[:, 1:2])...)
+        @test_throws DiffBridge.DiffBridgeError DiffBridge.ensemble_solve(
+            ens_args(ENS_U0[1:1, :], ENS_P)...)
+    end
+
+    @testset "ensemble gradients: $sensealg" for sensealg in SENSEALG_NAMES
+        U, retcodes, _, handle = DiffBridge.ensemble_vjp(ens_args(ENS_U0, ENS_P)..., sensealg)
+        @test split(retcodes, '\n') == fill("Success", ENS_N)
+        @test U ≈ DiffBridge.ensemble_solve(ens_args(ENS_U0, ENS_P)...)[1] rtol = 1e-8
+        dU0, dP = DiffBridge.ensemble_pullback(handle, ens_cot)
+        @test size(dU0) == (2, ENS_N) && size(dP) == (3, ENS_N)
+        for i in 1:ENS_N
+            _, _, _, _, h = DiffBridge.vjp_job(prepared(ENS_U0[:, i], ENS_P[:, i]), sensealg)
+            du0, dp = DiffBridge.pullback_job(h, ens_cot[:, :, i])
+            @test dU0[:, i] ≈ du0 rtol = 1e-8
+            @test dP[:, i] ≈ dp rtol = 1e-8
+        end
+        fd_u0, fd_p = finite_difference(ENS_U0[:, 2], ENS_P[:, 2]; w = ens_cot[:, :, 2])
+        @test dU0[:, 2] ≈ fd_u0 rtol = 1e-4
+        @test dP[:, 2] ≈ fd_p rtol = 1e-4
+        @test_throws DimensionMismatch DiffBridge.ensemble_pullback(handle, ens_cot[:, :, 1:2])
+    end
+
+    @testset "ensemble, time running backwards: $sensealg" for sensealg in SENSEALG_NAMES
+        args = ens_args(ENS_U0, ENS_P; t0 = 2.0, t1 = 0.0, ts = reverse(TS))
+        U, _, _ = DiffBridge.ensemble_solve(args...)
+        Uv, _, _, handle = DiffBridge.ensemble_vjp(args..., sensealg)
+        dU0, dP = DiffBridge.ensemble_pullback(handle, ens_cot)
+        for i in (1, ENS_N)
+            @test U[:, :, i] ≈ DiffBridge.solve_job(backwards(ENS_U0[:, i], ENS_P[:, i]))[1] rtol = 1e-12
+            @test Uv[:, :, i] ≈ U[:, :, i] rtol = 1e-8
+            fd_u0, fd_p = finite_difference(ENS_U0[:, i], ENS_P[:, i]; make = backwards,
+                w = ens_cot[:, :, i])
+            @test dU0[:, i] ≈ fd_u0 rtol = 1e-4
+            @test dP[:, i] ≈ fd_p rtol = 1e-4
+        end
+    end
+
+    @testset "ensemble: a failed member keeps its retcode, the others succeed" begin
+        # u' = p u^2, u(0) = 1 blows up at t = 1/p: only the member with p = 1 fails.
+        DiffBridge.register_function("jl:blowup", "(du, u, p, t) -> (du[1] = p[1] * u[1]^2; nothing)")
+        args = ("jl:blowup", ones(1, 3), [0.1 1.0 0.2], 0.0, 2.0, "Tsit5", [0.0, 1.5, 2.0],
+            1e-8, 1e-10, 100_000)
+        U, retcodes, _ = DiffBridge.ensemble_solve(args...)
+        rc = split(retcodes, '\n')
+        @test rc[1] == "Success" && rc[3] == "Success" && rc[2] != "Success"
+        @test U[1, 1, 2] == 1.0 && isnan(U[1, 3, 2]) && all(isfinite, U[:, :, [1, 3]])
+        @test U[1, 3, 1] ≈ 1 / (1 - 0.1 * 2.0) rtol = 1e-6
+        Uv, rcv, _, handle = DiffBridge.ensemble_vjp(args..., "GaussAdjoint")
+        @test split(rcv, '\n')[[1, 3]] == ["Success", "Success"] && split(rcv, '\n')[2] != "Success"
+        @test isnan(Uv[1, 3, 2]) && Uv[1, 1, 2] == 1.0  # the partial trajectory, not extrapolated
+        err = try
+            DiffBridge.ensemble_pullback(handle, ones(1, 3, 3))
+        catch e
+            e
+        end
+        @test err isa DiffBridge.EnsembleMemberError && err.members == [2]
+        @test DiffBridge.error_type_name(err) == "DiffBridgeError"
+    end
+
+    @testset "ensemble: a member that throws is named" begin
+        src = """(du, u, p, t) -> (p[1] < 0 && throw(DomainError(p[1], "negative rate"));
+            du[1] = -p[1] * u[1]; nothing)"""
+        DiffBridge.register_function("jl:picky", src)
+        args = ("jl:picky", ones(1, 3), [1.0 -1.0 2.0], 0.0, 1.0, "Tsit5", [0.0, 1.0],
+            1e-8, 1e-10, 100_000)
+        for run in (() -> DiffBridge.ensemble_solve(args...),
+                () -> DiffBridge.ensemble_vjp(args..., "InterpolatingAdjoint"))
+            err = try
+                run()
+            catch e
+                e
+            end
+            @test err isa DiffBridge.EnsembleMemberError && err.members == [2]
+            @test DiffBridge.error_type_name(err) == "DomainError"
+            msg = DiffBridge.error_message(err)
+            @test occursin("ensemble member 1 (counting from 0; 1 of 3) threw: DomainError", msg)
+            @test occursin("negative rate", msg)
+        end
+    end
+
+    @testset "ensemble without parameters: $sensealg" for sensealg in SENSEALG_NAMES
+        DiffBridge.register_function("jl:noparams", "(du, u, p, t) -> (du[1] = -u[1]; nothing)")
+        args = ("jl:noparams", [2.0 3.0], zeros(0, 2), 0.0, 1.0, "Tsit5", [0.0, 1.0],
+            1e-10, 1e-12, 100_000)
+        U, _, _ = DiffBridge.ensemble_solve(args...)
+        @test U[1, 2, :] ≈ [2.0, 3.0] .* exp(-1.0) rtol = 1e-8
+        _, _, _, handle = DiffBridge.ensemble_vjp(args..., sensealg)
+        dU0, dP = DiffBridge.ensemble_pullback(handle, reshape([0.0, 1.0, 0.0, 2.0], 1, 2, 2))
+        @test vec(dU0) ≈ [1.0, 2.0] .* exp(-1.0) rtol = 1e-6
+        @test size(dP) == (0, 2)
+    end
+
     @testset "Zygote on Julia code" begin
         g = DiffBridge.zygote_gradient_source("sq", "x -> sum(abs2, x)", [1.0, 2.0, 3.0])
         @test g == ([2.0, 4.0, 6.0],)
