@@ -1,9 +1,14 @@
-"""Command line: ``python -m bridge doctor | install | demo``.
+"""bridge's command line: python -m bridge COMMAND
 
-* ``doctor``  — what Julia bridge found (offline), and which backend ``auto`` will use.
-* ``install`` — the one explicit way to download Julia and the Julia packages and precompile
-  them, with progress; fails fast with a clear message when there is no network.
-* ``demo``    — the main job: fit Lotka–Volterra parameters on the available backend.
+  doctor    what bridge finds on this machine, offline: each engine (Julia, diffsol, the
+            SciPy reference), and which one backend="auto" runs
+  install   download Julia and the Julia packages and precompile them, with progress (the
+            one command that uses the network; it fails fast without one)
+  selftest  check every engine found against known answers; prints a report to paste
+            into a bug report (run it after install)
+  demo      the main job: fit Lotka-Volterra parameters on the best engine available
+
+(This docstring is the --help text: plain text, no markup.)
 """
 
 from __future__ import annotations
@@ -138,6 +143,13 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(iterations=args.iterations, backend=args.backend, outdir=args.outdir)
 
 
+def _selftest(args: argparse.Namespace) -> int:
+    from ._selftest import selftest
+
+    only = [e.strip().lower() for e in args.engine.split(",")] if args.engine else None
+    return selftest(only)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m bridge`` and the ``bridge`` script.
 
@@ -152,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("doctor", help="show what Julia was found and which backend runs")
+    sub.add_parser("doctor", help="show which engines were found and which one runs")
     p_install = sub.add_parser("install", help="download Julia + packages and precompile")
     p_install.add_argument(
         "--timeout",
@@ -160,12 +172,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=3.0,
         help="seconds to wait for the network before giving up (3)",
     )
+    p_self = sub.add_parser(
+        "selftest", help="check every engine found against known answers (a short report)"
+    )
+    p_self.add_argument(
+        "--engine", default=None, help="only these engines, comma-separated (default: all found)"
+    )
     p_demo = sub.add_parser("demo", help="fit Lotka-Volterra parameters (the main job)")
     p_demo.add_argument("--iterations", type=int, default=100, help="Adam steps (100)")
-    p_demo.add_argument("--backend", default=None, help="auto, julia or reference")
+    p_demo.add_argument("--backend", default=None, help="auto, julia, diffsol or reference")
     p_demo.add_argument("--outdir", default=".", help="where to write the plot (.)")
     args = parser.parse_args(argv)
-    handler = {"doctor": _doctor, "install": _install, "demo": _demo}[args.command]
+    handler = {"doctor": _doctor, "install": _install, "demo": _demo, "selftest": _selftest}[
+        args.command
+    ]
     return handler(args)
 
 

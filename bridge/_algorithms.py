@@ -7,6 +7,7 @@ backend maps each name to the closest SciPy method (table ``REFERENCE_METHODS``)
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 from ._errors import BridgeTypeError, BridgeValueError
@@ -55,8 +56,46 @@ SENSEALGS = (
 )
 
 
+#: SciPy's ``solve_ivp`` method names -> the bridge name to use, and why. The reference
+#: backend runs exactly that SciPy method for each of these names.
+SCIPY_NAMES = {
+    "RK45": ("DP5", "the same Dormand-Prince 5(4) tableau"),
+    "RK23": ("BS3", "the same Bogacki-Shampine 3(2) tableau"),
+    "DOP853": ("Vern7", "a high-order explicit Runge-Kutta method like DOP853"),
+    "Radau": ("RadauIIA5", "the same Radau IIA method of order 5"),
+    "BDF": ("FBDF", "variable-order BDF, as scipy's BDF"),
+    "LSODA": ("auto", "switches between stiff and nonstiff methods, as LSODA does"),
+}
+
+
+def suggest_alg(alg: str) -> str:
+    """A hint for an unknown algorithm name: the bridge name to use, or "".
+
+    SciPy's names map to the bridge name for the same method; otherwise the closest known
+    name, ignoring case (``tsit5`` -> ``Tsit5``, ``Rodas5`` -> ``Rodas5P``).
+
+    Example
+    -------
+    >>> suggest_alg("RK45")
+    "scipy's RK45 is alg='DP5' here (the same Dormand-Prince 5(4) tableau; the reference backend runs scipy's RK45 for it)"
+    >>> suggest_alg("tsit5"), suggest_alg("Rodas5"), suggest_alg("RK4000")
+    ("did you mean alg='Tsit5'?", "did you mean alg='Rodas5P'?", '')
+    """
+    for scipy_name, (name, why) in SCIPY_NAMES.items():
+        if alg.lower() == scipy_name.lower():
+            return (
+                f"scipy's {scipy_name} is alg={name!r} here ({why}; the reference backend runs "
+                f"scipy's {scipy_name} for it)"
+            )
+    by_lower = {name.lower(): name for name in ALGORITHMS}
+    if alg.lower() in by_lower:
+        return f"did you mean alg={by_lower[alg.lower()]!r}?"
+    close = difflib.get_close_matches(alg.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f"did you mean alg={by_lower[close[0]]!r}?" if close else ""
+
+
 def check_alg(alg: object) -> Algorithm:
-    """Look up an algorithm name; unknown names list the valid ones.
+    """Look up an algorithm name; unknown names get a suggestion and the valid names.
 
     Example
     -------
@@ -70,8 +109,10 @@ def check_alg(alg: object) -> Algorithm:
     try:
         return ALGORITHMS[alg]
     except KeyError:
+        hint = suggest_alg(alg)
         raise BridgeValueError(
-            f"alg={alg!r} is not a known algorithm; valid names: {', '.join(ALGORITHMS)}"
+            f"alg={alg!r} is not a known algorithm{'; ' + hint if hint else ''}; valid names "
+            f"(DifferentialEquations.jl's): {', '.join(ALGORITHMS)}"
         ) from None
 
 

@@ -49,13 +49,21 @@ def _check_differentiable(prob: ODEProblem) -> None:
 
 
 def _warn_failure(sol: Solution) -> None:
-    if not sol.success:
-        warnings.warn(
-            f"solve ended with retcode {sol.retcode} at t={sol.t[-1] if len(sol.t) else 'start'}"
-            f"{': ' + sol.message if sol.message else ''}",
-            SolverWarning,
-            stacklevel=3,
-        )
+    """One SolverWarning for a failed solve, at the caller's line.
+
+    The engine's message says where the solver stopped ("... at t=0.37"); the last saved
+    time can be far earlier (or absent, with saveat), so it is only the fallback for engines
+    that give no message.
+    """
+    if sol.success:
+        return
+    if sol.message:
+        detail = sol.message
+    elif len(sol.t):
+        detail = f"no message from the engine; the last saved time is t={float(sol.t[-1])!r}"
+    else:
+        detail = "no message from the engine, and no time was saved"
+    warnings.warn(f"solve ended with retcode {sol.retcode}: {detail}", SolverWarning, stacklevel=3)
 
 
 @overload

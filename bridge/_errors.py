@@ -19,6 +19,10 @@ class BridgeTypeError(BridgeError, TypeError):
     """An argument has the wrong type."""
 
 
+class BridgeAttributeError(BridgeError, AttributeError):
+    """An attribute that cannot be assigned (e.g. ``prob.p = ...``: use ``prob.remake``)."""
+
+
 class BackendUnavailableError(BridgeError):
     """A backend was asked for by name, but it cannot run on this machine (not installed)."""
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import BridgeTypeError, BridgeValueError
+from ._errors import BridgeAttributeError, BridgeTypeError, BridgeValueError
 from ._model import FloatArray, Model, OpaqueModel, ParamSpec
 from ._validate import as_float_vector, as_tspan
 
@@ -87,6 +87,29 @@ def _flatten_params(p: Any) -> tuple[FloatArray, ParamSpec]:
     return as_float_vector(p, "p", allow_empty=True), None
 
 
+def _owned(arr: FloatArray) -> FloatArray:
+    """The problem's own read-only copy of a small input (copying ~100 floats costs ~1 µs)."""
+    out = np.array(arr, dtype=np.float64, order="C", copy=True)
+    out.setflags(write=False)
+    return out
+
+
+def _read_only(name: str) -> property:
+    """A read-only attribute whose setter says how to change it."""
+
+    def get(self: ODEProblem) -> Any:
+        return self.__dict__["_" + name]
+
+    def refuse(self: ODEProblem, value: Any) -> None:
+        raise BridgeAttributeError(
+            f"ODEProblem.{name} cannot be assigned (got {name}={value!r}): a problem owns "
+            f"its inputs and its traced model; make a changed copy with "
+            f"prob.remake({name}=...), which shares the traced model"
+        )
+
+    return property(get, refuse, doc=f"The problem's {name} (read-only; see ``remake``).")
+
+
 class ODEProblem:
     """An initial value problem ``du/dt = f(u, p, t)``, ``u(tspan[0]) = u0``.
 
@@ -106,6 +129,16 @@ class ODEProblem:
         ``False`` calls ``f`` as an opaque function: slower, and no gradients.
     name : str, optional
         A name for messages and generated code (defaults to ``f.__name__``).
+
+    Notes
+    -----
+    The problem owns copies of its small inputs: ``u0``, ``p`` and ``tspan`` are copied when
+    the problem is built (as are ``saveat`` and the tolerances when a solve starts), stored
+    as read-only float64 arrays, and cannot be reassigned (use ``remake``). So editing the
+    arrays you passed in, or ``sol.t`` / ``sol.u`` after ``bridge.vjp``, never changes what
+    a later solve or an earlier pullback computes: a pullback owns what it needs. What is
+    not copied: solutions and cotangents (``sol.u`` may be a view of engine memory, and a
+    float64 C-contiguous cotangent crosses into the pullback as is).
 
     Example
     -------
@@ -130,16 +163,23 @@ class ODEProblem:
             )
         if not isinstance(trace, bool):
             raise BridgeTypeError(f"trace must be True or False, got {trace!r}")
-        self.f = f
-        self.u0 = as_float_vector(u0, "u0")
-        self.tspan = as_tspan(tspan)
-        self.p, self.param_spec = _flatten_params(p)
-        self.trace = trace
+        self._f = f
+        self._u0 = _owned(as_float_vector(u0, "u0"))
+        self._tspan = as_tspan(tspan)
+        flat, self.param_spec = _flatten_params(p)
+        self._p = _owned(flat)
+        self._trace = trace
         self.name = name or getattr(f, "name", None) or getattr(f, "__name__", "rhs")
         if self.name == "<lambda>":
             self.name = "rhs"
         self._model: Model | None = None
         self._lock = threading.Lock()
+
+    f = _read_only("f")
+    u0 = _read_only("u0")
+    p = _read_only("p")
+    tspan = _read_only("tspan")
+    trace = _read_only("trace")
 
     @property
     def n_states(self) -> int:
@@ -195,21 +235,22 @@ class ODEProblem:
         new.__dict__.update(self.__dict__)
         new._lock = threading.Lock()
         if u0 is not None:
-            new.u0 = as_float_vector(u0, "u0")
+            new._u0 = _owned(as_float_vector(u0, "u0"))
             if new.u0.shape != self.u0.shape:
                 raise BridgeValueError(
                     f"u0 has length {new.u0.shape[0]}, but the problem has "
                     f"{self.u0.shape[0]} states"
                 )
         if p is not None:
-            new.p, spec = _flatten_params(p)
-            if new.p.shape != self.p.shape or spec != self.param_spec:
+            flat, spec = _flatten_params(p)
+            if flat.shape != self.p.shape or spec != self.param_spec:
                 raise BridgeValueError(
-                    f"p has {new.p.shape[0]} entries (layout {spec}), but the problem has "
+                    f"p has {flat.shape[0]} entries (layout {spec}), but the problem has "
                     f"{self.p.shape[0]} (layout {self.param_spec})"
                 )
+            new._p = _owned(flat)
         if tspan is not None:
-            new.tspan = as_tspan(tspan)
+            new._tspan = as_tspan(tspan)
         return new
 
     def __repr__(self) -> str:

@@ -7,6 +7,8 @@ to float64 once; complex, boolean, string and object inputs are refused with a T
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,11 +72,38 @@ def as_float_vector(
     return out
 
 
+def _scalar(value: Any) -> Any:
+    """A Python/NumPy scalar from any real scalar: 0-d arrays, NumPy, torch or JAX scalars.
+
+    Arrays with one element but more dimensions are not scalars here (``[1.0]`` as a
+    tolerance is more likely a mistake than a wish). Returns the value unchanged when it is
+    not scalar-like, for the caller's error message.
+    """
+    if isinstance(value, (int, float, np.generic)):
+        return value
+    if isinstance(value, (str, bytes)):
+        return value
+    shape = getattr(value, "shape", None)
+    if shape is not None and tuple(shape) == () and hasattr(value, "item"):
+        try:  # torch tensors that require grad refuse np.asarray but give .item()
+            return value.item()
+        except Exception:
+            return value
+    return value
+
+
 def as_real(value: Any, name: str) -> float:
-    """A finite real scalar (not bool), as float."""
+    """A finite real scalar (not bool), as float: Python, NumPy, 0-d array, torch or JAX.
+
+    Example
+    -------
+    >>> as_real(np.array(0.5), "reltol"), as_real(np.float32(2), "t")
+    (0.5, 2.0)
+    """
+    value = _scalar(value)
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
         raise BridgeTypeError(f"{name} must be a real number, got {_short(value)}")
-    if isinstance(value, np.complexfloating):
+    if isinstance(value, (complex, np.complexfloating)):
         raise BridgeTypeError(f"{name} must be a real number, got {_short(value)}")
     out = float(value)
     if not math.isfinite(out):
@@ -82,25 +111,87 @@ def as_real(value: Any, name: str) -> float:
     return out
 
 
-def as_tspan(value: Any) -> tuple[float, float]:
-    """Check ``tspan`` is two distinct finite times.
+def as_count(value: Any, name: str) -> int:
+    """A positive integer: ints in any form, and floats with an integral value (``1e6``).
 
     Example
     -------
-    >>> as_tspan((0, 1))
-    (0.0, 1.0)
+    >>> as_count(1e6, "maxiters"), as_count(np.array(10), "maxiters")
+    (1000000, 10)
     """
+    value = _scalar(value)
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+        raise BridgeTypeError(f"{name} must be a positive integer, got {_short(value)}")
+    if isinstance(value, (float, np.floating)):
+        if not (math.isfinite(value) and float(value).is_integer()):
+            raise BridgeTypeError(f"{name} must be a positive integer, got {_short(value)}")
+    elif not isinstance(value, (int, np.integer)):
+        raise BridgeTypeError(f"{name} must be a positive integer, got {_short(value)}")
+    out = int(value)
+    if out <= 0:
+        raise BridgeValueError(f"{name} must be a positive integer, got {out!r}")
+    return out
+
+
+def as_tspan(value: Any) -> tuple[float, float]:
+    """Check ``tspan`` is two distinct finite times (a tuple, list, array or tensor of 2).
+
+    Example
+    -------
+    >>> as_tspan((0, 1)), as_tspan(np.array([0.0, 2.0]))
+    ((0.0, 1.0), (0.0, 2.0))
+    """
+    if isinstance(value, (set, frozenset, dict)) or (
+        not isinstance(value, (str, bytes)) and hasattr(value, "keys") and hasattr(value, "values")
+    ):
+        kind = "set" if isinstance(value, (set, frozenset)) else "mapping"
+        raise BridgeTypeError(
+            f"tspan must be an ordered pair (t0, t1) such as a tuple, got the {kind} "
+            f"{_short(value)}, which has no order: write tspan=(t0, t1)"
+        )
     if isinstance(value, (str, bytes)) or not hasattr(value, "__len__"):
         raise BridgeTypeError(f"tspan must be a pair (t0, t1), got {_short(value)}")
+    if getattr(value, "ndim", 1) != 1:
+        raise BridgeValueError(f"tspan must be a pair (t0, t1), got shape {np.shape(value)}")
     if len(value) != 2:
         raise BridgeValueError(
             f"tspan must have 2 entries (t0, t1), got {len(value)}: {_short(value)}"
         )
-    t0 = as_real(value[0], "tspan[0]")
-    t1 = as_real(value[1], "tspan[1]")
+    try:
+        first, second = value[0], value[1]
+    except (TypeError, KeyError, IndexError):
+        raise BridgeTypeError(
+            f"tspan must be an ordered pair (t0, t1) such as a tuple, got {_short(value)}"
+        ) from None
+    t0 = as_real(first, "tspan[0]")
+    t1 = as_real(second, "tspan[1]")
     if t0 == t1:
         raise BridgeValueError(f"tspan must have distinct ends, got ({t0!r}, {t1!r})")
     return (t0, t1)
+
+
+#: The tightest reltol float64 can meet: SciPy refuses rtol below 100 machine epsilons
+#: (its step-size control stops making sense there), and so does bridge, with a warning.
+MIN_RELTOL = 100 * float(np.finfo(np.float64).eps)
+
+
+def _check_reltol(rt: float) -> float:
+    if rt <= 0:
+        raise BridgeValueError(f"reltol must be positive, got {rt!r}")
+    if rt >= MIN_RELTOL:
+        return rt
+    from ._backend import _user_stacklevel
+    from ._errors import BridgeWarning
+
+    warnings.warn(
+        f"reltol={rt!r} is below what float64 arithmetic can meet (errors of about "
+        f"100 machine epsilons, {MIN_RELTOL:.1e}, are its limit); using reltol={MIN_RELTOL:.1e}. "
+        "For more digits, use tighter abstol where the solution is small, or solve in "
+        "higher precision on the Julia backend.",
+        BridgeWarning,
+        stacklevel=_user_stacklevel(),
+    )
+    return MIN_RELTOL
 
 
 @dataclass(frozen=True)
@@ -133,21 +224,16 @@ def check_options(
     >>> check_options((0.0, 1.0), 0.5, 1e-3, 1e-6, 100).saveat
     array([0. , 0.5, 1. ])
     """
-    rt = as_real(reltol, "reltol")
+    rt = _check_reltol(as_real(reltol, "reltol"))
     at = as_real(abstol, "abstol")
-    if rt <= 0:
-        raise BridgeValueError(f"reltol must be positive, got {rt!r}")
     if at < 0:
         raise BridgeValueError(f"abstol must be non-negative, got {at!r}")
-    if isinstance(maxiters, (bool, np.bool_)) or not isinstance(maxiters, (int, np.integer)):
-        raise BridgeTypeError(f"maxiters must be a positive integer, got {_short(maxiters)}")
-    if maxiters <= 0:
-        raise BridgeValueError(f"maxiters must be a positive integer, got {maxiters!r}")
+    iters = as_count(maxiters, "maxiters")
     t0, t1 = tspan
     direction = 1.0 if t1 > t0 else -1.0
     ts: FloatArray | None = None
     if saveat is not None:
-        if np.ndim(saveat) == 0 and not isinstance(saveat, (str, bytes)):
+        if not isinstance(saveat, (str, bytes)) and np.ndim(_scalar(saveat)) == 0:
             step = as_real(saveat, "saveat")
             if step <= 0:
                 raise BridgeValueError(f"saveat as a step must be positive, got {step!r}")
@@ -163,7 +249,7 @@ def check_options(
             else:
                 ts[-1] = t1
         else:
-            ts = as_float_vector(saveat, "saveat")
+            ts = np.array(as_float_vector(saveat, "saveat"))  # our own copy
             lo, hi = min(t0, t1), max(t0, t1)
             outside = (ts < lo) | (ts > hi)
             if outside.any():
@@ -181,9 +267,9 @@ def check_options(
                 )
     if not isinstance(progress, (bool, np.bool_)):
         raise BridgeTypeError(f"progress must be True or False, got {_short(progress)}")
-    return SolveOptions(
-        saveat=ts, reltol=rt, abstol=at, maxiters=int(maxiters), progress=bool(progress)
-    )
+    if ts is not None:
+        ts.setflags(write=False)
+    return SolveOptions(saveat=ts, reltol=rt, abstol=at, maxiters=iters, progress=bool(progress))
 
 
 def check_cotangent(cotangent: Any, shape: tuple[int, ...]) -> FloatArray:

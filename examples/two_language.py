@@ -7,11 +7,13 @@ by bridge through juliacall) and prints the ratio.
 
 Run::
 
-    python examples/two_language.py            # n = 20
-    python examples/two_language.py --quick    # fewer repetitions (also BRIDGE_EXAMPLES_QUICK=1)
+    python examples/two_language.py                      # n = 20
+    python examples/two_language.py --quick              # fewer repetitions (also BRIDGE_EXAMPLES_QUICK=1)
+    python examples/two_language.py --backend reference  # as every example: auto, julia, diffsol, reference
 
-Without Julia (the SciPy reference backend) it says so, explains how to get Julia, times
-Python alone and exits 0.
+Only Julia can run the Julia fib: with another backend (asked for, or chosen by ``auto``
+because Julia is absent) it says so, explains how to get Julia, times Python alone and
+exits 0; ``--backend julia`` without Julia exits 2.
 """
 
 from __future__ import annotations
@@ -80,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (CI)")
     parser.add_argument("-n", type=int, default=20, help="which Fibonacci number (20)")
+    parser.add_argument(
+        "--backend", default=None, help="auto, julia, diffsol or reference (BRIDGE_BACKEND)"
+    )
     args = parser.parse_args(argv)
     quick = args.quick or os.environ.get("BRIDGE_EXAMPLES_QUICK", "") not in ("", "0")
     reps = 3 if quick else 20
@@ -92,16 +97,20 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", bridge.BridgeBackendWarning)
-            backend = bridge.resolve_backend(None)
+            choice = bridge.choose_backend(args.backend)
     except bridge.JuliaUnavailableError as exc:
         print(f"Julia was asked for but is not available: {exc}")
         return 2
-    if backend != "julia":
+    except bridge.BridgeError as exc:
+        print(f"FAILED: {exc}")
+        return 2
+    print(f"Backend: {choice.describe()}")
+    if choice.name != "julia":
         status = _julia.status()
-        reason = status.reason or "the reference backend was asked for (BRIDGE_BACKEND)"
+        reason = status.reason or f"backend {choice.name!r} was asked for ({choice.source})"
         print(f"Julia: not available here, so there is nothing to compare with ({reason}).")
         print(f"To get Julia: {_julia.INSTALL_HINT}; then run this example again.")
-        print("OK: Python timed; the Julia comparison needs Julia (reference backend).")
+        print(f"OK: Python timed; the Julia comparison needs Julia ({choice.name} backend).")
         return 0
 
     jvalue, inside, through = julia_fib(n, reps)

@@ -1,7 +1,8 @@
 """``HandModel``: a Model from hand-written f, Jacobian and parameter Jacobian.
 
-For tests, doctests and benchmarks of the reference backend that must not depend on
-tracing; the VJPs are the transposed Jacobians applied to v.
+For tests of the reference backend that must not depend on tracing (the conformance
+suite's matrix-exponential problems, the driver's unit tests); the VJPs are the transposed
+Jacobians applied to v. A test helper, so it lives under tests/ and is not installed.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .._model import FloatArray
+from bridge._model import FloatArray
 
 Fn = Callable[[FloatArray, FloatArray, float], FloatArray]
 
@@ -50,7 +51,7 @@ class HandModel:
 
 
 def decay() -> HandModel:
-    """u' = -p u (the doctests' model).
+    """u' = -p u.
 
     Example
     -------

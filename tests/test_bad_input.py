@@ -7,6 +7,7 @@ offending value or shape. Everything here is refused before any solving starts.
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 
 import bridge
+import bridge._validate
 
 
 def decay(u, p, t):
@@ -138,6 +140,25 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], str]] = [
         r"tspan must be a pair \(t0, t1\), got 5.0",
     ),
     (
+        "tspan-set",
+        lambda: good_problem(tspan={0.0, 1.0}),
+        TypeError,
+        r"tspan must be an ordered pair \(t0, t1\) such as a tuple, got the set \{0.0, 1.0\}, "
+        r"which has no order",
+    ),
+    (
+        "tspan-dict",
+        lambda: good_problem(tspan={"t0": 0.0, "t1": 1.0}),
+        TypeError,
+        r"tspan must be an ordered pair .* got the mapping",
+    ),
+    (
+        "tspan-2d",
+        lambda: good_problem(tspan=np.zeros((2, 2))),
+        ValueError,
+        r"tspan must be a pair \(t0, t1\), got shape \(2, 2\)",
+    ),
+    (
         "tspan-nan",
         lambda: good_problem(tspan=(0.0, np.nan)),
         ValueError,
@@ -179,13 +200,50 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], str]] = [
         "prob-type",
         lambda: bridge.solve("problem"),
         TypeError,
-        r"prob must be a bridge.ODEProblem, got str",
+        r"prob must be a bridge.ODEProblem.*, got str",
     ),
     (
         "alg-unknown",
         lambda: solve_ref(alg="RK4000"),
         ValueError,
-        r"alg='RK4000' is not a known algorithm; valid names: auto, Tsit5",
+        r"alg='RK4000' is not a known algorithm; valid names \(DifferentialEquations.jl's\): "
+        r"auto, Tsit5",
+    ),
+    (
+        "alg-wrong-case",
+        lambda: solve_ref(alg="tsit5"),
+        ValueError,
+        r"alg='tsit5' is not a known algorithm; did you mean alg='Tsit5'\?",
+    ),
+    (
+        "alg-close",
+        lambda: solve_ref(alg="Rodas5"),
+        ValueError,
+        r"alg='Rodas5' is not a known algorithm; did you mean alg='Rodas5P'\?",
+    ),
+    (
+        "alg-scipy-rk45",
+        lambda: solve_ref(alg="RK45"),
+        ValueError,
+        r"alg='RK45' is not a known algorithm; scipy's RK45 is alg='DP5' here",
+    ),
+    (
+        "alg-scipy-lsoda",
+        lambda: solve_ref(alg="LSODA"),
+        ValueError,
+        r"scipy's LSODA is alg='auto' here",
+    ),
+    (
+        "alg-scipy-radau",
+        lambda: solve_ref(alg="Radau"),
+        ValueError,
+        r"scipy's Radau is alg='RadauIIA5' here",
+    ),
+    (
+        "alg-scipy-bdf",
+        lambda: solve_ref(alg="BDF"),
+        ValueError,
+        r"scipy's BDF is alg='FBDF' here",
     ),
     (
         "alg-type",
@@ -241,6 +299,43 @@ CASES: list[tuple[str, Callable[[], Any], type[BaseException], str]] = [
         lambda: solve_ref(maxiters=10.5),
         TypeError,
         r"maxiters must be a positive integer, got 10.5",
+    ),
+    (
+        "maxiters-bool",
+        lambda: solve_ref(maxiters=True),
+        TypeError,
+        r"maxiters must be a positive integer, got True",
+    ),
+    (
+        "reltol-array",
+        lambda: solve_ref(reltol=np.array([1e-6])),
+        TypeError,
+        r"reltol must be a real number, got array\(\[1.e-06\]\)",
+    ),
+    (
+        "reltol-bool-0d",
+        lambda: solve_ref(reltol=np.array(True)),
+        TypeError,
+        r"reltol must be a real number, got True",
+    ),
+    # --- a problem's inputs are read-only (it owns copies): assignment points at remake
+    (
+        "assign-p",
+        lambda: setattr(good_problem(), "p", [2.0]),
+        AttributeError,
+        r"ODEProblem.p cannot be assigned \(got p=\[2.0\]\).*prob.remake\(p=...\)",
+    ),
+    (
+        "assign-u0",
+        lambda: setattr(good_problem(), "u0", [2.0]),
+        AttributeError,
+        r"ODEProblem.u0 cannot be assigned.*prob.remake\(u0=...\)",
+    ),
+    (
+        "assign-tspan",
+        lambda: setattr(good_problem(), "tspan", (0.0, 2.0)),
+        AttributeError,
+        r"ODEProblem.tspan cannot be assigned.*prob.remake\(tspan=...\)",
     ),
     (
         "unknown-keyword",
@@ -424,9 +519,107 @@ def test_integer_u0_is_cast_once_to_float64():
     assert prob.u0.dtype == np.float64 and prob.u0.tolist() == [1.0, 2.0, 3.0]
 
 
-def test_float64_contiguous_u0_is_not_copied():
-    u0 = np.array([1.0, 2.0])
-    assert good_problem(u0=u0, f=lambda u, p, t: -u).u0 is u0
+def test_the_problem_owns_read_only_copies_of_its_inputs():
+    u0, p = np.array([1.0, 2.0]), np.array([0.5])
+    prob = good_problem(u0=u0, p=p, f=lambda u, p, t: -p[0] * u)
+    assert not np.shares_memory(prob.u0, u0) and not np.shares_memory(prob.p, p)
+    u0[0] = p[0] = 99.0  # the caller's arrays are theirs to change
+    assert prob.u0.tolist() == [1.0, 2.0] and prob.p.tolist() == [0.5]
+    with pytest.raises(ValueError, match="read-only"):
+        prob.p[0] = 3.0
+    new = prob.remake(p=[2.0])
+    assert new.p.tolist() == [2.0] and not new.p.flags.writeable
+    assert prob.p.tolist() == [0.5]
+
+
+def test_saveat_is_copied_when_a_solve_starts():
+    ts = np.array([0.0, 0.5, 1.0])
+    opts = bridge._validate.check_options((0.0, 1.0), ts, 1e-6, 1e-8, 100)
+    assert opts.saveat is not None and not np.shares_memory(opts.saveat, ts)
+    assert not opts.saveat.flags.writeable
+
+
+# --- real scalars in any form (issue 13): 0-d arrays, NumPy, torch and JAX scalars
+
+
+def _scalar_forms(value: float) -> list[Any]:
+    forms: list[Any] = [value, np.float64(value), np.float32(value), np.array(value)]
+    if float(value).is_integer():
+        forms += [int(value), np.int64(int(value)), np.array(int(value))]
+    return forms
+
+
+@pytest.mark.parametrize("form", range(4))
+def test_real_scalars_in_numpy_forms_are_accepted(form):
+    t1, step, rtol = (_scalar_forms(x)[form] for x in (1.0, 0.5, 1e-8))
+    prob = good_problem(tspan=(_scalar_forms(0.0)[form], t1))
+    sol = bridge.solve(
+        prob,
+        "Tsit5",
+        saveat=step,
+        reltol=rtol,
+        abstol=rtol,
+        maxiters=np.int64(1000),
+        backend="reference",
+    )
+    np.testing.assert_allclose(sol.t, [0.0, 0.5, 1.0])
+    np.testing.assert_allclose(sol.u[-1, 0], np.exp(-0.5), rtol=1e-6)
+
+
+def test_maxiters_accepts_integral_floats_and_0d_arrays():
+    for maxiters in (1e6, np.array(1000), np.float64(1e3)):
+        assert solve_ref(maxiters=maxiters).retcode == "Success"
+
+
+def _solve_with_tensor_scalars(make: Callable[[float], Any]) -> Any:
+    prob = good_problem(tspan=(make(0.0), make(1.0)))
+    return bridge.solve(
+        prob,
+        "Tsit5",
+        saveat=make(0.5),
+        reltol=make(1e-8),
+        abstol=make(1e-10),
+        backend="reference",
+    )
+
+
+def test_torch_scalars_are_accepted():
+    torch = pytest.importorskip("torch")
+    sol = _solve_with_tensor_scalars(lambda x: torch.tensor(x, dtype=torch.float64))
+    np.testing.assert_allclose(sol.t, [0.0, 0.5, 1.0])
+    # a scalar that requires grad (a parameter of a model) works too: its value is used
+    sol = _solve_with_tensor_scalars(lambda x: torch.tensor(x, requires_grad=True))
+    np.testing.assert_allclose(sol.u[-1, 0], np.exp(-0.5), rtol=1e-6)
+    tspan_tensor = good_problem(tspan=torch.tensor([0.0, 2.0]))
+    assert tspan_tensor.tspan == (0.0, 2.0)
+    with pytest.raises(TypeError, match="reltol must be a real number"):
+        solve_ref(reltol=torch.tensor(True))
+
+
+def test_jax_scalars_are_accepted():
+    jnp = pytest.importorskip("jax.numpy")
+    sol = _solve_with_tensor_scalars(lambda x: jnp.asarray(x))
+    np.testing.assert_allclose(sol.t, [0.0, 0.5, 1.0])
+    assert good_problem(tspan=jnp.array([0.0, 2.0])).tspan == (0.0, 2.0)
+
+
+def test_reltol_below_float64_is_clamped_with_a_warning():
+    with pytest.warns(bridge.BridgeWarning, match=r"reltol=1e-16 is below what float64") as w:
+        sol = solve_ref(reltol=1e-16, abstol=1e-16)
+    assert w[0].filename == __file__, "the warning points at the caller's line"
+    assert sol.retcode == "Success"
+    assert "using reltol=2.2e-14" in str(w[0].message)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bridge.BridgeWarning)
+        solve_ref(reltol=1e-12)  # reachable: no warning
+
+
+def test_scipy_names_map_to_the_algorithm_running_that_scipy_method():
+    from bridge._algorithms import ALGORITHMS, SCIPY_NAMES
+    from bridge._reference.methods import scipy_method
+
+    for scipy_name, (name, _) in SCIPY_NAMES.items():
+        assert scipy_method(ALGORITHMS[name]) == scipy_name
 
 
 # --- a right-hand side that raises: the user's own exception surfaces, with its traceback.

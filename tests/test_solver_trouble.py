@@ -12,6 +12,8 @@ failure in one path is not hidden by the other.
 
 from __future__ import annotations
 
+import re
+import time
 import warnings
 
 import numpy as np
@@ -120,6 +122,7 @@ def test_stiff_problem_with_nonstiff_method_hits_maxiters(trace):
     sol, sw = solve_warned(prob, "Tsit5", maxiters=500)
     assert_failed_cleanly(sol, sw, {"MaxIters"})
     assert "maxiters" in sol.message.lower()
+    assert "Rodas5P" in sol.message and "stiff" in sol.message, sol.message
     # saveat=None saves t0 and every accepted step: exactly maxiters steps were taken.
     assert len(sol.t) == 501 and sol.stats.naccept == 500
     assert sol.t[-1] < 1e3, "an explicit method cannot get far on Robertson in 500 steps"
@@ -163,6 +166,105 @@ def test_van_der_pol_stiff_with_nonstiff_method_hits_maxiters(trace):
     assert sol.t[-1] < 3000.0 and len(sol.t) == 401
 
 
+# ------------------------------------------------- no silent waits: hopeless runs stop early
+
+
+def inverse_rhs(u, p, t):
+    """u' = -1/u, u(0) = 1: u = sqrt(1 - 2t) reaches 0 with an infinite slope at t = 1/2."""
+    return -1.0 / u
+
+
+@pytest.mark.parametrize("alg", ["Tsit5", "BS3"])
+def test_stiff_problem_on_explicit_method_stops_early_naming_a_stiff_algorithm(alg):
+    # With the default maxiters (10^6) this ran for minutes in silence: Tsit5 is held to
+    # steps of ~3e-3 by stability, and t1 = 1e5 is 3e7 such steps away.
+    prob = bridge.ODEProblem(robertson, [1.0, 0.0, 0.0], (0.0, 1e5), ROBER_P)
+    prob.model  # noqa: B018  (trace outside the timing)
+    started = time.perf_counter()
+    sol, sw = solve_warned(prob, alg)
+    took = time.perf_counter() - started
+    assert_failed_cleanly(sol, sw, {"MaxIters"})
+    assert sol.stats.naccept <= 2000, "stopped after a few windows of steps, not at maxiters"
+    assert took < 60, f"{took:.0f} s"
+    for text in (sol.message, str(sw[0].message)):
+        assert "stopped early" in text and "Rodas5P" in text and "stiff" in text, text
+        assert f"at t={sol.t[-1]!r}" in text or "at t=" in text
+    np.testing.assert_allclose(sol.u.sum(axis=1), 1.0, atol=1e-6)  # the partial path is right
+
+
+@pytest.mark.parametrize("alg", ["Tsit5", "DP5", "BS3"])
+def test_collapsing_step_size_stops_early(alg):
+    # 97 s and 399,179 steps before DtLessThanMin, in the issue: the solver creeps along
+    # near t = 1/2 with steps of 1e-11.
+    prob = bridge.ODEProblem(inverse_rhs, [1.0], (0.0, 1.0))
+    with np.errstate(all="ignore"):
+        sol, sw = solve_warned(prob, alg)
+    assert_failed_cleanly(sol, sw, {"DtLessThanMin", "Unstable"})
+    assert sol.stats.naccept <= 2000
+    assert 0.49 < sol.t[-1] < 0.51
+    assert "step size collapsed" in sol.message and "singular" in sol.message, sol.message
+    ok = sol.t < 0.45
+    np.testing.assert_allclose(sol.u[ok, 0], np.sqrt(1 - 2 * sol.t[ok]), rtol=1e-2)
+
+
+def test_a_large_maxiters_lets_a_slow_run_go_on():
+    # The early stop is a prediction against maxiters: on (0, 40) BS3 needs ~3e4 steps of
+    # ~1e-3, so maxiters=2000 stops at the first judgement and maxiters=10^5 runs to the end.
+    prob = bridge.ODEProblem(robertson, [1.0, 0.0, 0.0], (0.0, 40.0), ROBER_P)
+    sol, _ = solve_warned(prob, "BS3", maxiters=2000)
+    assert sol.retcode == "MaxIters" and sol.stats.naccept < 2000
+    assert "stopped early" in sol.message and "raise maxiters" in sol.message
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", bridge.SolverWarning)
+        done = bridge.solve(prob, "BS3", maxiters=10**5, backend=REF)
+    assert done.retcode == "Success" and done.stats.naccept > 2000
+
+
+def test_warning_names_the_failure_time_not_the_last_save():
+    prob = bridge.ODEProblem(robertson, [1.0, 0.0, 0.0], (0.0, 1e5), ROBER_P)
+    sol, sw = solve_warned(prob, "Tsit5", saveat=[0.0, 1e5], maxiters=50)
+    assert sol.retcode == "MaxIters" and sol.t.tolist() == [0.0]
+    text = str(sw[0].message)
+    assert "start" not in text, text
+    m = re.search(r"at t=([0-9.e+-]+)", text)
+    assert m is not None, text
+    assert 0.0 < float(m.group(1)) < 1e5, "the time the solver stopped, after t0"
+
+
+def test_warning_of_a_failure_before_any_save_still_says_where():
+    prob = bridge.ODEProblem(blowup, [1.0], (0.0, 2.0))
+    sol, sw = solve_warned(prob, "Tsit5", saveat=[1.5, 2.0])
+    assert len(sol.t) == 0
+    m = re.search(r"at t=([0-9.e+-]+)", str(sw[0].message))
+    assert m is not None and 0.99 < float(m.group(1)) < 1.01, str(sw[0].message)
+
+
+def test_lsoda_far_from_zero_compares_steps_with_the_spacing_of_floats_there():
+    # On (1e8, 1e8 + 20) the spacing of floats is 1.5e-8; LSODA's first steps through the
+    # stiff transient do not move t at all, as in SciPy's own LSODA, which succeeds.
+    from scipy.integrate import solve_ivp
+
+    def forced(u, p, t):
+        return [-p[0] * (u[0] - np.cos(t))]
+
+    t0 = 1e8
+    prob = bridge.ODEProblem(forced, [0.0], (t0, t0 + 20), [1e6])
+    sol, sw = solve_warned(prob, "auto", saveat=[t0 + 10, t0 + 20], reltol=1e-6, abstol=1e-9)
+    assert sol.retcode == "Success" and not sw, sol.message
+    ref = solve_ivp(
+        lambda t, y: forced(y, [1e6], t),
+        (t0, t0 + 20),
+        [0.0],
+        method="LSODA",
+        t_eval=[t0 + 10, t0 + 20],
+        rtol=1e-6,
+        atol=1e-9,
+    )
+    assert ref.status == 0
+    np.testing.assert_allclose(sol.u[:, 0], ref.y[0], atol=1e-5)
+    np.testing.assert_allclose(sol.u[:, 0], np.cos(sol.t), atol=1e-5)  # u tracks cos t
+
+
 # ------------------------------------------------------------------------ NaN mid-solve
 
 
@@ -178,6 +280,49 @@ def test_nan_mid_solve_is_unstable(alg, rhs, trace):
     assert_failed_cleanly(sol, sw, {"Unstable"})
     assert 0.5 < sol.t[-1] <= 1.0 + 1e-9, "stops where the NaN appears (t=1)"
     np.testing.assert_allclose(sol.u[:, 0], 1.0 - sol.t, atol=1e-9)
+
+
+ROUTES = ["scipy-min-step", "driver-tiny-step", "pace-collapse"]
+
+
+@pytest.fixture(params=ROUTES)
+def failure_route(request, monkeypatch):
+    """Make each way of noticing a collapsing step size the one that is met first.
+
+    Which one is met first depends on rounding, so on the CPU: SciPy's own minimum step,
+    the driver's tiny-step rule (LSODA's path), or the pace check. The retcode must not.
+    """
+    from bridge._reference import driver
+
+    if request.param == "driver-tiny-step":
+        real = driver.min_step  # near the NaN at t = 1, "tiny" begins at 1e-6
+        monkeypatch.setattr(driver, "min_step", lambda t: 1e-6 if t > 0.9 else real(t))
+        monkeypatch.setattr(driver, "TINY_RUN", 1)
+    elif request.param == "pace-collapse":
+        monkeypatch.setattr(driver, "PACE_START", 1)
+        monkeypatch.setattr(driver, "PACE_EVERY", 1)
+        monkeypatch.setattr(driver, "PACE_STRIKES", 1)
+        monkeypatch.setattr(driver, "COLLAPSE", 1e-2)
+    return request.param
+
+
+@pytest.mark.parametrize("rhs", [sqrt_rhs, log_rhs], ids=["sqrt", "log"])
+@pytest.mark.parametrize("alg", ["Tsit5", "BS3", "auto", "FBDF"])
+def test_nan_is_unstable_whichever_failure_is_met_first(alg, rhs, failure_route):
+    prob = bridge.ODEProblem(rhs, [1.0, 0.0], (0.0, 2.0), trace=False)
+    with np.errstate(all="ignore"):
+        sol, _ = solve_warned(prob, alg, reltol=1e-6, abstol=1e-9)
+    assert sol.retcode == "Unstable", f"{failure_route}: {sol.retcode}: {sol.message}"
+    assert 0.5 < sol.t[-1] <= 1.0 + 1e-9
+
+
+def test_blowup_without_nan_stays_a_step_size_failure_on_every_route(failure_route):
+    # The probe for NaN ahead must not turn an honest blow-up into "Unstable" by itself.
+    prob = bridge.ODEProblem(blowup, [1.0], (0.0, 2.0), trace=False)
+    with np.errstate(all="ignore"):
+        sol, _ = solve_warned(prob, "Tsit5", reltol=1e-6, abstol=1e-8)
+    assert sol.retcode in {"DtLessThanMin", "Unstable"}
+    assert sol.t[-1] < 1.01
 
 
 @pytest.mark.parametrize("trace", [True, False], ids=["traced", "opaque"])

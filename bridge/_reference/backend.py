@@ -12,6 +12,12 @@ SciMLSensitivity name        what the reference backend runs
                              forward interpolant, never from re-solving u backwards (which
                              is what makes BacksolveAdjoint unstable on stiff problems)
 ``auto``                     forward when n + m ≤ 100 (SciMLSensitivity's rule), else adjoint
+===========================  ==============================================================
+
+Every adjoint name switches to forward sensitivities when the save points far outnumber the
+forward steps (``adjoint.prefers_forward``: a dense ``saveat`` would cost the adjoint one
+backward step per save point); ``sol.alg`` then says "forward sensitivities (for ...)". So
+``auto`` accounts for the save count as well as for n + m.
 """
 
 from __future__ import annotations
@@ -96,4 +102,4 @@ class ReferenceBackend:
         suffix = " + interpolating adjoint"
         if sensealg not in ("auto", "InterpolatingAdjoint"):
             suffix += f" (for {sensealg})"
-        return adjoint.vjp(prob, alg, opts, suffix)
+        return adjoint.vjp(prob, alg, opts, suffix, sensealg)

@@ -17,15 +17,11 @@ import numpy as np
 from scipy.integrate import DenseOutput, OdeSolver
 
 from .._model import FloatArray
+from .._progress import Progress
 from .._solution import Stats
+from .._validate import MIN_RELTOL
 from . import retcodes
 from .methods import DENSE_EVALS, RK_EVALS_PER_ATTEMPT, SOLVERS, TAKES_JACOBIAN
-
-#: SciPy refuses rtol below 100 machine epsilons (and warns); clamp quietly instead.
-MIN_RTOL = 100 * np.finfo(float).eps
-
-#: A step shorter than this times |t| is at the resolution of floats (about 10 ulp).
-_TINY = 10 * np.finfo(float).eps
 
 Rhs = Callable[[float, FloatArray], FloatArray]
 
@@ -101,6 +97,30 @@ class Trajectory:
         out: FloatArray = ((t - mid) / half) ** self._powers[: coeffs.shape[0]] @ coeffs
         return out
 
+    def at(self, ts: FloatArray) -> FloatArray:
+        """The trajectory at many times at once, shape (len(ts), n): one call per piece.
+
+        Example
+        -------
+        >>> from scipy.integrate import RK45
+        >>> s = RK45(lambda t, y: -y, 0.0, np.array([1.0]), 1.0)
+        >>> _ = s.step()
+        >>> Trajectory([0.0, s.t], [s.dense_output()]).at(np.array([0.0, s.t])).shape
+        (2, 1)
+        """
+        ts = np.asarray(ts, dtype=np.float64)
+        idx = np.clip(np.searchsorted(self._breaks, ts, side="right") - 1, 0, len(self.pieces) - 1)
+        if not self.ascending:
+            idx = len(self.pieces) - 1 - idx
+        out: FloatArray | None = None
+        for i in np.unique(idx):
+            rows = np.flatnonzero(idx == i)
+            values = np.asarray(self.pieces[int(i)](ts[rows])).T
+            if out is None:
+                out = np.empty((len(ts), values.shape[1]))
+            out[rows] = values
+        return out if out is not None else np.zeros((0, 0))
+
 
 @dataclass
 class Run:
@@ -114,16 +134,154 @@ class Run:
     dense: Trajectory | None = None
     #: The step size the solver would have tried next (a hint for a following restart).
     next_step: float | None = None
+    #: Where the solver stopped: t1 on success, else the failure time (not the last save).
+    t_stop: float = 0.0
 
 
-def _nonfinite_seen(solver: OdeSolver, fun: Rhs) -> bool:
-    """After a failed step: did a NaN/inf cause it? (Only runs once, off the hot path.)"""
-    stages = getattr(solver, "K", None)  # explicit RK: the stages of the last attempt
-    if stages is not None and not retcodes.is_finite(stages):
+def min_step(t: float) -> float:
+    """SciPy's smallest step at t: 10 spacings of floats there (``rk.py``, ``bdf.py``, ...).
+
+    Relative to the spacing of floats at t, not to |t|, so spans far from 0 such as
+    (1e8, 1e8 + 20) are judged as SciPy judges them.
+
+    Example
+    -------
+    >>> min_step(1.0) == 10 * float(np.spacing(1.0)), min_step(1e8) > 1e-7, min_step(0.0) > 0
+    (True, True, True)
+    """
+    return 10.0 * abs(float(np.spacing(t)))
+
+
+def _finite_or_raised(fun: Rhs, t: float, y: FloatArray) -> bool:
+    """Whether ``fun(t, y)`` is finite; a ``fun`` that raises (user code) counts as finite."""
+    try:
+        return retcodes.is_finite(np.asarray(fun(t, y), dtype=np.float64))
+    except Exception:  # the probe is a diagnosis; the user's error is not ours to report here
         return True
-    if not retcodes.is_finite(solver.y):
-        return True
-    return not retcodes.is_finite(np.asarray(fun(solver.t, solver.y), dtype=np.float64))
+
+
+def _nonfinite_near(solver: OdeSolver, fun: Rhs, t1: float) -> bool:
+    """After the step size collapsed: did a NaN/inf cause it? (Runs once, off the hot path.)
+
+    Looks at the last attempt's stages (explicit RK), the state, f at the state, and f at
+    points ahead on the Euler line y + h f(t, y), h = 4^k times the last step up to t1. The
+    probe makes the answer independent of which attempt the solver happened to end on:
+    whether the trial that overshot into the NaN region was the last one or an earlier one
+    depends on rounding, and so on the CPU.
+    """
+    with np.errstate(all="ignore"):
+        stages = getattr(solver, "K", None)
+        if stages is not None and not retcodes.is_finite(stages):
+            return True
+        t, y = float(solver.t), solver.y
+        if not retcodes.is_finite(y):
+            return True
+        try:
+            f0 = np.asarray(fun(t, y), dtype=np.float64)
+        except Exception:
+            return False
+        if not retcodes.is_finite(f0):
+            return True
+        direction = 1.0 if t1 >= t else -1.0
+        last = abs(t - float(solver.t_old)) if solver.t_old is not None else 0.0
+        h, reach = max(last, min_step(t)), abs(t1 - t)
+        while h <= reach:
+            if not _finite_or_raised(fun, t + direction * h, y + (direction * h) * f0):
+                return True
+            h *= 4.0
+    return False
+
+
+class _NanWatch:
+    """NaN/inf seen at an implicit solver's trial points, until the solver is past them.
+
+    Implicit solvers meet a NaN inside Newton iterations, at trial points, and answer by
+    shrinking the step until it is too small. The flag stays set while the accepted steps
+    are shorter than the trial that met the NaN (the solver is creeping up on it), and is
+    cleared by an accepted step at least that long (the NaN was an overshoot left behind).
+    """
+
+    def __init__(self) -> None:
+        self.seen = False
+        self.reach = 0.0
+        self.t_now = 0.0
+
+    def wrap(self, fun: Rhs) -> Rhs:
+        def watched(t: float, y: FloatArray) -> FloatArray:
+            out = fun(t, y)
+            if not retcodes.is_finite(np.asarray(out)):
+                self.seen = True
+                self.reach = max(self.reach, abs(t - self.t_now))
+            return out
+
+        return watched
+
+    def accepted(self, t: float, step: float) -> None:
+        if self.seen and step >= self.reach > 0:
+            self.seen, self.reach = False, 0.0
+        self.t_now = t
+
+
+#: The pace check starts after this many accepted steps and runs every ``PACE_EVERY`` steps.
+PACE_START = 1000
+PACE_EVERY = 200
+#: Stop early when, at the recent step size, t1 is more than this many times the remaining
+#: ``maxiters`` budget away, at ``PACE_STRIKES`` checks in a row. The margin leaves room for
+#: the step size to grow again (a transient); the strikes make it a trend, not a moment.
+PACE_MARGIN = 10.0
+PACE_STRIKES = 3
+#: A recent step size below this fraction of the largest step so far has collapsed.
+COLLAPSE = 1e-8
+#: Accepted steps below ``min_step`` in a row before giving up. LSODA accepts such steps at
+#: a singularity, but also, harmlessly, at the start of a span far from 0: on (1e8, 1e8 + 20)
+#: with a stiff transient it takes 20 in a row and then succeeds, as SciPy's LSODA does.
+TINY_RUN = 100
+
+STIFF_HINT = (
+    "if the problem is stiff, use a stiff algorithm such as alg='Rodas5P' or 'FBDF' "
+    "(or 'auto', which switches)"
+)
+
+
+class _Pace:
+    """Whether the run can still reach t1 within ``maxiters`` at the pace it is going.
+
+    Every ``PACE_EVERY`` accepted steps (after ``PACE_START``), the mean step size over the
+    last window gives the steps still needed. This is how bridge stops an explicit method on
+    a stiff problem (its step size is held at the stability limit) or any method whose step
+    size has collapsed at a singularity, in seconds instead of after ``maxiters`` steps.
+    """
+
+    def __init__(self, t0: float, t1: float, maxiters: int) -> None:
+        self.t1, self.maxiters = t1, maxiters
+        self.t_mark, self.strikes = t0, 0
+        self.h_max = 0.0
+        self.h_recent = 0.0
+        self.needed = 0.0
+
+    def estimate(self, t: float, window: float, steps: int) -> None:
+        self.h_recent = window / steps if steps else 0.0
+        remaining = abs(self.t1 - t)
+        self.needed = remaining / self.h_recent if self.h_recent > 0 else float("inf")
+
+    def check(self, t: float, nsteps: int) -> bool:
+        """Called every ``PACE_EVERY`` accepted steps; True when the run should stop now."""
+        self.estimate(t, abs(t - self.t_mark), PACE_EVERY)
+        self.t_mark = t
+        if nsteps < PACE_START:
+            return False
+        budget = self.maxiters - nsteps
+        self.strikes = self.strikes + 1 if self.needed > PACE_MARGIN * budget else 0
+        return self.strikes >= PACE_STRIKES
+
+    def collapsed(self, t: float) -> bool:
+        return self.h_recent <= max(COLLAPSE * self.h_max, min_step(t))
+
+    def describe(self) -> str:
+        return (
+            f"at the recent step size (about {self.h_recent:.2g}) reaching t={self.t1:g} "
+            f"would take about {self.needed:.2g} more steps"
+        )
 
 
 def _raised_in(exc: BaseException, funcs: tuple[Any, ...]) -> bool:
@@ -169,13 +327,18 @@ def integrate(
     jac: Any = None,
     dense: bool = False,
     first_step: float | None = None,
+    save_cols: int | None = None,
+    progress: Progress | None = None,
 ) -> Run:
     """Integrate ``y' = fun(t, y)`` from t0 to t1 (either direction) with a SciPy solver.
 
     ``saveat=None`` saves t0 and every accepted step; otherwise exactly the given times
-    (sorted in the direction of integration), from each step's interpolant. ``maxiters``
-    bounds the accepted steps. Solver trouble never raises: it ends the run with a retcode
-    and the points saved so far. Exceptions raised by ``fun`` itself propagate unchanged.
+    (sorted in the direction of integration), from each step's interpolant. ``save_cols``
+    keeps only the first columns of y at the save points (the dense path keeps all).
+    ``maxiters`` bounds the accepted steps, and a run that clearly cannot reach t1 within
+    them stops early (``_Pace``). Solver trouble never raises: it ends the run with a
+    retcode, a message naming the failure time, and the points saved so far. Exceptions
+    raised by ``fun`` itself propagate unchanged. ``progress`` hears of every accepted step.
 
     Example
     -------
@@ -184,50 +347,55 @@ def integrate(
     >>> run.retcode, bool(abs(run.y[0, 0] - np.exp(-1)) < 1e-8)
     ('Success', True)
     """
-    # Implicit solvers meet a NaN inside Newton iterations, at trial points, and answer by
-    # shrinking the step until it is too small; to call that "Unstable" (as Julia does) we
-    # must see it. The check costs ~1 µs per evaluation, small beside an implicit step's
-    # linear algebra. Explicit RK keeps its stages (``solver.K``) and LSODA accepts the NaN
-    # into its state (caught below), so they need no wrapper.
-    nan_seen = [False]
+    # Implicit solvers meet NaNs at trial points inside Newton iterations; the watch costs
+    # ~1 µs per evaluation, small beside an implicit step's linear algebra. Explicit RK keeps
+    # its stages (``solver.K``) and LSODA accepts a NaN into its state, so they need none.
+    watch = _NanWatch()
     user_fun = fun
     if method in ("Radau", "BDF"):
+        fun = watch.wrap(user_fun)
+    explicit = method in RK_EVALS_PER_ATTEMPT
 
-        def fun(t: float, y: FloatArray) -> FloatArray:
-            out = user_fun(t, y)
-            if not retcodes.is_finite(np.asarray(out)):
-                nan_seen[0] = True
-            return out
-
-    kwargs: dict[str, Any] = {"rtol": max(rtol, MIN_RTOL), "atol": atol}
+    # check_options clamps (and warns about) a user's reltol below MIN_RELTOL; the clamp here
+    # covers the backward pass, whose tolerance is derived, and keeps SciPy from warning.
+    kwargs: dict[str, Any] = {"rtol": max(rtol, MIN_RELTOL), "atol": atol}
     if first_step is not None:
         kwargs["first_step"] = first_step
     if jac is not None and method in TAKES_JACOBIAN:
         kwargs["jac"] = jac
     solver = SOLVERS[method](fun, t0, y0, t1, **kwargs)
+    watch.t_now = t0
 
+    cols = len(y0) if save_cols is None else save_cols
     direction = 1.0 if t1 > t0 else -1.0
     ts: list[float] = []
     ys: list[FloatArray] = []
     nsave = 0 if saveat is None else len(saveat)
     k = 0  # next save point
-    if saveat is None:
+    if saveat is None or (nsave and saveat[0] == t0):
         ts.append(t0)
-        ys.append(np.array(y0, dtype=np.float64))
-    elif nsave and saveat[0] == t0:
-        ts.append(t0)
-        ys.append(np.array(y0, dtype=np.float64))
-        k = 1
+        ys.append(np.array(y0[:cols], dtype=np.float64))
+        k = 0 if saveat is None else 1
     breaks: list[float] = [t0]
     pieces: list[DenseOutput] = []
 
-    nsteps = ndense = 0
+    pace = _Pace(t0, t1, maxiters)
+    nsteps = ndense = tiny = 0
     t_prev = t0
     retcode, message = retcodes.SUCCESS, ""
+
+    def collapse_code(code: str) -> str:
+        nonfinite = watch.seen or _nonfinite_near(solver, user_fun, t1)
+        return retcodes.UNSTABLE if nonfinite else code
+
     while solver.status == "running":
         if nsteps >= maxiters:
             retcode = retcodes.MAXITERS
-            message = f"reached maxiters={maxiters} steps at t={float(solver.t)!r}; raise maxiters"
+            pace.estimate(float(solver.t), abs(float(solver.t) - t_prev), 1)
+            message = (
+                f"reached maxiters={maxiters} steps at t={float(solver.t)!r}; "
+                f"{pace.describe()}; raise maxiters" + (f", or {STIFF_HINT}" if explicit else "")
+            )
             break
         try:
             msg = solver.step()
@@ -237,32 +405,65 @@ def integrate(
             if _raised_in(exc, (user_fun, jac)):
                 raise
             nonfinite = (
-                nan_seen[0]
+                watch.seen
                 or "inf" in str(exc)
                 or "NaN" in str(exc)
-                or _nonfinite_seen(solver, user_fun)
+                or _nonfinite_near(solver, user_fun, t1)
             )
             retcode = retcodes.UNSTABLE if nonfinite else retcodes.FAILURE
             message = f"scipy {method} failed at t={float(solver.t)!r}: {exc}"
             break
         if solver.status == "failed":
-            retcode = retcodes.from_failure(msg, nan_seen[0] or _nonfinite_seen(solver, user_fun))
-            message = f"{msg} (t={float(solver.t)!r})"
+            code = retcodes.from_failure(msg, False)
+            retcode = collapse_code(code) if code == retcodes.DT_LESS_THAN_MIN else code
+            if retcode == retcodes.FAILURE and watch.seen:
+                retcode = retcodes.UNSTABLE
+            message = f"{msg} (at t={float(solver.t)!r})"
             break
         nsteps += 1
-        t, y = solver.t, solver.y.copy()
+        t, y = float(solver.t), solver.y
         if not retcodes.is_finite(y):
-            retcode, message = retcodes.UNSTABLE, f"the state became NaN or inf at t={float(t)!r}"
+            retcode, message = retcodes.UNSTABLE, f"the state became NaN or inf at t={t!r}"
             break
-        if abs(t - t_prev) < _TINY * abs(t) and t != t1:
+        step = abs(t - t_prev)
+        watch.accepted(t, step)
+        if step < min_step(t) and t != t1:
             # LSODA keeps accepting steps at the resolution of floats near a singularity
             # (SciPy's other solvers stop there with TOO_SMALL_STEP); stop it the same way.
-            # A NaN met at this step's rejected trial points is the cause: say so.
-            retcode = retcodes.UNSTABLE if nan_seen[0] else retcodes.DT_LESS_THAN_MIN
-            message = f"the step size fell below the spacing of floats at t={float(t)!r}"
+            tiny += 1
+            if tiny >= TINY_RUN:
+                retcode = collapse_code(retcodes.DT_LESS_THAN_MIN)
+                message = f"the step size fell below the spacing of floats at t={t!r}"
+                break
+        else:
+            tiny = 0
+        pace.h_max = max(pace.h_max, step)
+        if progress is not None:
+            progress.update(t, nsteps)
+        if nsteps % PACE_EVERY == 0 and pace.check(t, nsteps):
+            if pace.collapsed(t):
+                retcode = collapse_code(retcodes.DT_LESS_THAN_MIN)
+                message = (
+                    f"stopped early at t={t!r} after {nsteps} steps: the step size collapsed "
+                    f"from {pace.h_max:.2g} (the largest step) to about {pace.h_recent:.2g}, "
+                    f"so reaching t={t1:g} would take about {pace.needed:.2g} more steps; the "
+                    f"solution is probably singular near "
+                    f"t={t:.6g} (it blows up, or its derivative is unbounded, e.g. a "
+                    "division by a state that reaches 0): check the model there"
+                    + (f"; {STIFF_HINT}" if explicit else "")
+                )
+            else:
+                retcode = retcodes.MAXITERS
+                message = (
+                    f"stopped early at t={t!r} after {nsteps} steps: {pace.describe()}, "
+                    f"far more than maxiters={maxiters} allows"
+                    + (f"; {STIFF_HINT}" if explicit else "")
+                    + "; or raise maxiters to run it to the end"
+                )
             break
+        if step == 0.0:
+            continue  # t did not move: nothing to save, no interval to interpolate
         t_prev = t
-        nan_seen[0] = False  # a NaN at a rejected trial point that the solver got past
         piece = None
         if dense:
             piece = solver.dense_output()
@@ -271,7 +472,7 @@ def integrate(
             breaks.append(t)
         if saveat is None:
             ts.append(t)
-            ys.append(y)
+            ys.append(y[:cols].copy())
             continue
         j = k
         while j < nsave and direction * (saveat[j] - t) < 0:
@@ -282,10 +483,10 @@ def integrate(
                 ndense += 1
             inside = saveat[k:j]
             ts.extend(inside.tolist())
-            ys.extend(np.asarray(piece(inside)).T)
+            ys.extend(np.asarray(piece(inside))[:cols].T)
         if j < nsave and saveat[j] == t:
             ts.append(t)
-            ys.append(y)
+            ys.append(y[:cols].copy())
             j += 1
         k = j
     if retcode == retcodes.SUCCESS and k < nsave:
@@ -293,10 +494,9 @@ def integrate(
         # remain lie within that error, so the final state is the right value for them.
         for tk in saveat[k:]:  # type: ignore[index]
             ts.append(float(tk))
-            ys.append(solver.y.copy())
+            ys.append(solver.y[:cols].copy())
 
-    n = len(y0)
-    y_arr = np.array(ys, dtype=np.float64).reshape(len(ys), n)
+    y_arr = np.array(ys, dtype=np.float64).reshape(len(ys), cols)
     return Run(
         t=np.array(ts, dtype=np.float64),
         y=y_arr,
@@ -305,4 +505,5 @@ def integrate(
         stats=_stats(solver, method, nsteps, ndense, first_step is None),
         dense=Trajectory(breaks, pieces) if dense else None,
         next_step=getattr(solver, "h_abs", None),
+        t_stop=float(solver.t),
     )

@@ -22,10 +22,10 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._model import FloatArray, Model
-from .._solution import Gradients, Solution
+from .._solution import DensePullback, Gradients, Solution
 from .driver import Rhs, integrate
 from .methods import TAKES_JACOBIAN, for_size, label, scipy_method
-from .solve import to_solution
+from .solve import progress_of, to_solution
 
 if TYPE_CHECKING:
     from .._algorithms import Algorithm
@@ -38,8 +38,9 @@ def augmented_rhs(model: Model, p: FloatArray, sparse: bool) -> tuple[Rhs, Calla
 
     Example
     -------
-    >>> from bridge._reference.handmodel import decay
-    >>> fun, _ = augmented_rhs(decay(), np.array([2.0]), sparse=False)
+    >>> import bridge
+    >>> prob = bridge.ODEProblem(lambda u, p, t: -p[0] * u, [1.0], (0.0, 1.0), [2.0])
+    >>> fun, _ = augmented_rhs(prob.model, prob.p, sparse=False)
     >>> fun(0.0, np.array([1.0, 1.0, 0.0]))  # u, ∂u/∂u0, ∂u/∂p
     array([-2., -2., -1.])
     """
@@ -66,10 +67,24 @@ def augmented_rhs(model: Model, p: FloatArray, sparse: bool) -> tuple[Rhs, Calla
     return fun, jac
 
 
+#: Above this many floats, the sensitivities are not stored at every save point: the
+#: pullback interpolates them from the dense solution instead, ``CHUNK`` save points at a
+#: time (10^6 save points of Lotka–Volterra would otherwise hold 12·10^6 floats per vjp).
+STORE_LIMIT = 4_000_000
+CHUNK = 4096
+
+
 def vjp(
-    prob: ODEProblem, alg: Algorithm, opts: SolveOptions
+    prob: ODEProblem,
+    alg: Algorithm,
+    opts: SolveOptions,
+    label_suffix: str = " + forward sensitivities",
 ) -> tuple[Solution, Callable[[FloatArray], Gradients]]:
     """Solve the augmented system; the pullback contracts the cotangent with S.
+
+    The pullback owns what it reads (S at the save points, or the dense solution and a copy
+    of the save times): editing ``sol.t``, ``sol.u`` or ``prob``'s arrays afterwards does
+    not change its answers. With S stored it is a picklable ``DensePullback``.
 
     Example
     -------
@@ -77,8 +92,6 @@ def vjp(
     >>> from bridge._algorithms import ALGORITHMS
     >>> from bridge._validate import check_options
     >>> prob = bridge.ODEProblem(lambda u, p, t: -p[0] * u, [1.0], (0.0, 1.0), [1.0])
-    >>> from bridge._reference.handmodel import decay
-    >>> prob._model = decay()
     >>> opts = check_options((0.0, 1.0), [1.0], 1e-10, 1e-12, 10**5)
     >>> sol, pb = vjp(prob, ALGORITHMS["Tsit5"], opts)
     >>> g = pb(np.ones((1, 1)))
@@ -95,23 +108,38 @@ def vjp(
     y0[:n] = prob.u0
     y0[n : n + n * n] = np.eye(n).ravel()
     t0, t1 = prob.tspan
-    run = integrate(
-        fun,
-        t0,
-        t1,
-        y0,
-        method,
-        rtol=opts.reltol,
-        atol=opts.abstol,
-        maxiters=opts.maxiters,
-        saveat=opts.saveat,
-        jac=jac if method in TAKES_JACOBIAN else None,
-    )
-    sol = to_solution(run, label(alg, method) + " + forward sensitivities", n)
-    st = run.y[:, n:].reshape(len(run.t), k, n)
+    store = opts.saveat is None or len(opts.saveat) * size <= STORE_LIMIT
+    progress = progress_of(prob, alg, opts, "solve with forward sensitivities", t0, t1)
+    try:
+        run = integrate(
+            fun,
+            t0,
+            t1,
+            y0,
+            method,
+            rtol=opts.reltol,
+            atol=opts.abstol,
+            maxiters=opts.maxiters,
+            saveat=opts.saveat,
+            jac=jac if method in TAKES_JACOBIAN else None,
+            dense=not store,
+            save_cols=None if store else n,
+            progress=progress,
+        )
+    finally:
+        progress.close()
+    sol = to_solution(run, label(alg, method) + label_suffix, n)
+    if store:
+        return sol, DensePullback(run.y[:, n:].reshape(len(run.t), k, n), n)
+    traj, save_t = run.dense, run.t.copy()
+    assert traj is not None
 
     def pullback(cotangent: FloatArray) -> Gradients:
-        g = np.einsum("tkn,tn->k", st, cotangent)
-        return Gradients(u0=np.ascontiguousarray(g[:n]), p=np.ascontiguousarray(g[n:]))
+        g = np.zeros(k)
+        for start in range(0, len(save_t), CHUNK):
+            rows = slice(start, start + CHUNK)
+            st = traj.at(save_t[rows])[:, n:].reshape(-1, k, n)
+            g += np.einsum("tkn,tn->k", st, cotangent[rows])
+        return Gradients(u0=g[:n].copy(), p=g[n:].copy())
 
     return sol, pullback

@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .._model import FloatArray, Model
+from .._progress import Progress
 from .._solution import Solution
-from .driver import Rhs, Run, integrate
-from .methods import TAKES_JACOBIAN, label, scipy_method
+from .driver import STIFF_HINT, Rhs, Run, integrate
+from .methods import RK_EVALS_PER_ATTEMPT, TAKES_JACOBIAN, label, scipy_method
 
 if TYPE_CHECKING:
     from .._algorithms import Algorithm
@@ -60,26 +61,58 @@ def to_solution(run: Run, alg_label: str, n: int | None = None) -> Solution:
     )
 
 
+def progress_of(
+    prob: ODEProblem, alg: Algorithm, opts: SolveOptions, what: str, t0: float, t1: float
+) -> Progress:
+    """The ``Progress`` of one integration (a bar with ``progress=True``, else a late notice).
+
+    Example
+    -------
+    >>> import bridge
+    >>> from bridge._algorithms import ALGORITHMS
+    >>> from bridge._validate import check_options
+    >>> prob = bridge.ODEProblem(lambda u, p, t: -u, [1.0], (0.0, 1.0), trace=False)
+    >>> opts = check_options(prob.tspan, None, 1e-3, 1e-6, 100)
+    >>> progress_of(prob, ALGORITHMS["Tsit5"], opts, "solve", 0.0, 1.0).what
+    "solve of 'rhs' with Tsit5 (reference: scipy DOP853)"
+    """
+    method = scipy_method(alg)
+    hint = STIFF_HINT[0].upper() + STIFF_HINT[1:] + "." if method in RK_EVALS_PER_ATTEMPT else ""
+    return Progress(
+        t0, t1, f"{what} of {prob.name!r} with {label(alg, method)}", bar=opts.progress, hint=hint
+    )
+
+
 def run_forward(
-    prob: ODEProblem, alg: Algorithm, opts: SolveOptions, *, dense: bool = False
+    prob: ODEProblem,
+    alg: Algorithm,
+    opts: SolveOptions,
+    *,
+    dense: bool = False,
+    what: str = "solve",
 ) -> tuple[Run, str]:
     """Integrate the problem itself; returns the run and the ``Solution.alg`` label."""
     method = scipy_method(alg)
     fun, jac = rhs(prob.model, prob.p)
     t0, t1 = prob.tspan
-    run = integrate(
-        fun,
-        t0,
-        t1,
-        prob.u0,
-        method,
-        rtol=opts.reltol,
-        atol=opts.abstol,
-        maxiters=opts.maxiters,
-        saveat=opts.saveat,
-        jac=jac if method in TAKES_JACOBIAN else None,
-        dense=dense,
-    )
+    progress = progress_of(prob, alg, opts, what, t0, t1)
+    try:
+        run = integrate(
+            fun,
+            t0,
+            t1,
+            prob.u0,
+            method,
+            rtol=opts.reltol,
+            atol=opts.abstol,
+            maxiters=opts.maxiters,
+            saveat=opts.saveat,
+            jac=jac if method in TAKES_JACOBIAN else None,
+            dense=dense,
+            progress=progress,
+        )
+    finally:
+        progress.close()
     return run, label(alg, method)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import bridge
-from bridge._reference.handmodel import HandModel
+from tests.handmodel import HandModel
 
 
 def _tracing_available() -> bool:
