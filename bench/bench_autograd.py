@@ -1,23 +1,35 @@
 """One training step (forward + backward) through an ODE solve: bridge against its peers.
 
-Problems: a small neural ODE (2 -> 16 -> 2 tanh MLP, 82 parameters) and the Lotka-Volterra
-parameter fit, each with a mean-squared loss against data. Contestants, all at the same
-tolerances (reltol 1e-6, abstol 1e-8) and with Tsit5 / dopri5-class solvers:
+Problems, each with a mean-squared loss against data:
 
-* bridge.torch.odeint (backend from BRIDGE_BACKEND, default auto; here: reference)
+* **spiral 2→64→64→2** (issue 16's target): the neural ODE du/dt = MLP(u³) of Chen et al. /
+  DiffEqFlux on the spiral data (du/dt = Aᵀu³, u0 = [2, 0], 30 points on t ∈ [0, 1.5]),
+  a tanh MLP with 4,482 parameters initialised as ``torch.nn.Linear`` does (seed 0). It
+  takes bridge's array path;
+* a small neural ODE (2 → 16 → 2 tanh MLP, 82 parameters; bridge's scalar path);
+* the Lotka–Volterra parameter fit.
+
+Contestants, all at the same tolerances (reltol 1e-6, abstol 1e-8) with Tsit5 / dopri5-class
+solvers:
+
+* bridge.torch.odeint (backend from BRIDGE_BACKEND, default here: reference)
 * torchdiffeq.odeint (backpropagation through the solver) and torchdiffeq.odeint_adjoint
 * bridge.jax.odeint under jax.jit, and diffrax.diffeqsolve under jax.jit (default adjoint)
 
-Reported: the median wall time of a step, its ratio to bridge.torch, and the relative error
-of the loss gradient (w.r.t. the parameters) against a tight reference (torchdiffeq dopri5 at
-reltol = abstol = 1e-12, backpropagated).
+Reported: the median wall time of a step (after one warm-up; slow contestants get fewer
+repeats, within ``--budget`` seconds), its ratio to bridge.torch, and the relative error of
+the loss gradient (w.r.t. the parameters) against a tight reference (torchdiffeq dopri5 at
+reltol = abstol = 1e-12, backpropagated). Per problem, bridge's gradient time is also given
+as a multiple of its forward solve (``bridge.vjp`` + pullback against ``bridge.solve``).
 
-Run: ``python bench/bench_autograd.py [--quick]``. Not a test.
+Run: ``python bench/bench_autograd.py [--quick] [--problems spiral,neural,lv]``. Not a test.
+The machine may be shared: compare the ratios, which come from one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import sys
@@ -29,6 +41,7 @@ import numpy as np
 
 os.environ.setdefault("BRIDGE_BACKEND", "reference")
 
+import bridge
 import bridge.torch as bt
 
 torch = bt.torch  # imported by bridge.torch, which may have to start Julia before it
@@ -51,13 +64,14 @@ class Problem:
         name: str,
         rhs: Callable[..., Any],
         torch_rhs: Callable[[Any, Any, Any], Any],
+        jax_rhs: Callable[[Any, Any, Any], Any],
         u0: np.ndarray,
         t: np.ndarray,
         p_true: np.ndarray,
         p_start: np.ndarray,
         data: np.ndarray | None = None,
     ) -> None:
-        self.name, self.rhs, self.torch_rhs = name, rhs, torch_rhs
+        self.name, self.rhs, self.torch_rhs, self.jax_rhs = name, rhs, torch_rhs, jax_rhs
         self.u0, self.t, self.p_true, self.p_start = u0, t, p_true, p_start
         self.data = data
 
@@ -67,10 +81,16 @@ def lv_problem() -> Problem:
         x, y = u[..., 0], u[..., 1]
         return torch.stack([p[0] * x - p[1] * x * y, -p[2] * y + p[3] * x * y], dim=-1)
 
+    def jax_rhs(y: Any, p: Any, t: Any) -> Any:
+        import jax.numpy as jnp
+
+        return jnp.stack([p[0] * y[0] - p[1] * y[0] * y[1], -p[2] * y[1] + p[3] * y[0] * y[1]])
+
     return Problem(
         "Lotka-Volterra fit (4 params)",
         lotka_volterra,
         torch_rhs,
+        jax_rhs,
         np.array([1.0, 1.0]),
         np.linspace(0.0, 5.0, 21),
         np.array([1.5, 1.0, 3.0, 1.0]),
@@ -78,21 +98,98 @@ def lv_problem() -> Problem:
     )
 
 
+def _layers(sizes: list[int]) -> list[tuple[int, int, int]]:
+    """(start, out, in) of each weight in ``bt.mlp_rhs``'s layout (weight, then bias)."""
+    out, start = [], 0
+    for n_in, n_out in itertools.pairwise(sizes):
+        out.append((start, n_out, n_in))
+        start += n_out * n_in + n_out
+    return out
+
+
+def _mlp(sizes: list[int], xp: Any, cube: bool) -> Callable[[Any, Any, Any], Any]:
+    """The same MLP for torch or jax.numpy (``xp``), on batched or single states."""
+    layers = _layers(sizes)
+
+    def rhs(u: Any, p: Any, t: Any) -> Any:
+        h = u**3 if cube else u
+        for k, (w0, n_out, n_in) in enumerate(layers):
+            w = p[w0 : w0 + n_out * n_in].reshape(n_out, n_in)
+            h = h @ w.T + p[w0 + n_out * n_in : w0 + n_out * n_in + n_out]
+            if k < len(layers) - 1:
+                h = xp.tanh(h)
+        return h
+
+    return rhs
+
+
+def _jax_mlp(sizes: list[int], cube: bool) -> Callable[[Any, Any, Any], Any]:
+    def rhs(y: Any, p: Any, t: Any) -> Any:
+        import jax.numpy as jnp
+
+        return _mlp(sizes, jnp, cube)(y, p, t)
+
+    return rhs
+
+
 def neural_problem() -> Problem:
-    rhs, m = bt.mlp_rhs([2, 16, 2])
+    sizes = [2, 16, 2]
+    rhs, m = bt.mlp_rhs(sizes)
     rng = np.random.default_rng(0)
     p0 = rng.normal(scale=0.3, size=m)
-
-    def torch_rhs(u: Any, p: Any, t: Any) -> Any:
-        w1, b1 = p[:32].reshape(16, 2), p[32:48]
-        w2, b2 = p[48:80].reshape(2, 16), p[80:82]
-        return torch.tanh(u @ w1.T + b1) @ w2.T + b2
-
     t = np.linspace(0.0, 1.0, 10)
     data = np.stack([2 * np.cos(2 * t), -2 * np.sin(2 * t)], axis=1)  # a rotation to learn
     return Problem(
-        "neural ODE 2-16-2 (82 params)", rhs, torch_rhs, np.array([2.0, 0.0]), t, p0, p0, data
+        "neural ODE 2-16-2 (82 params)",
+        rhs,
+        _mlp(sizes, torch, cube=False),
+        _jax_mlp(sizes, cube=False),
+        np.array([2.0, 0.0]),
+        t,
+        p0,
+        p0,
+        data,
     )
+
+
+SPIRAL_A = np.array([[-0.1, 2.0], [-2.0, -0.1]])
+
+
+def spiral_problem() -> Problem:
+    sizes = [2, 64, 64, 2]
+    mlp, m = bt.mlp_rhs(sizes)
+
+    def rhs(u: Any, p: Any, t: Any) -> Any:
+        return mlp(u**3, p, t)
+
+    torch.manual_seed(0)
+    layers: list[Any] = []
+    for k, (n_in, n_out) in enumerate(itertools.pairwise(sizes)):
+        if k:
+            layers.append(torch.nn.Tanh())
+        layers.append(torch.nn.Linear(n_in, n_out, dtype=torch.float64))
+    init = torch.nn.utils.parameters_to_vector(torch.nn.Sequential(*layers).parameters())
+    p0 = init.detach().numpy().copy()
+    assert p0.size == m
+    t = np.linspace(0.0, 1.5, 30)
+    truth = bridge.ODEProblem(
+        lambda u, p, t: p.reshape(2, 2).T @ u**3, [2.0, 0.0], (0.0, 1.5), SPIRAL_A.ravel()
+    )
+    data = bridge.solve(truth, "Tsit5", saveat=t, reltol=1e-12, abstol=1e-12).u
+    return Problem(
+        f"spiral 2-64-64-2 ({m:,} params)",
+        rhs,
+        _mlp(sizes, torch, cube=True),
+        _jax_mlp(sizes, cube=True),
+        np.array([2.0, 0.0]),
+        t,
+        p0,
+        p0,
+        np.asarray(data),
+    )
+
+
+PROBLEMS = {"spiral": spiral_problem, "neural": neural_problem, "lv": lv_problem}
 
 
 # ------------------------------------------------------------------------------- contestants
@@ -170,17 +267,9 @@ def jax_steps(prob: Problem) -> dict[str, Callable[[], np.ndarray]]:
         import diffrax
     except ImportError:
         return out
-    torch_rhs = prob.torch_rhs
 
     def vector_field(tt: Any, y: Any, p: Any) -> Any:
-        if prob.name.startswith("Lotka"):
-            x, yy = y[0], y[1]
-            return jnp.stack([p[0] * x - p[1] * x * yy, -p[2] * yy + p[3] * x * yy])
-        w1, b1 = p[:32].reshape(16, 2), p[32:48]
-        w2, b2 = p[48:80].reshape(2, 16), p[80:82]
-        return w2 @ jnp.tanh(w1 @ y + b1) + b2
-
-    del torch_rhs
+        return prob.jax_rhs(y, p, tt)
 
     def diffrax_loss(p: Any) -> Any:
         sol = diffrax.diffeqsolve(
@@ -212,13 +301,33 @@ def _jax_step(grad_fn: Callable[[Any], Any], prob: Problem) -> Callable[[], np.n
     return step
 
 
+def gradient_over_forward(prob: Problem, repeats: int) -> tuple[float, float]:
+    """Median seconds of bridge's forward solve and of its vjp + pullback, same options."""
+    problem = bridge.ODEProblem(prob.rhs, prob.u0, (prob.t[0], prob.t[-1]), prob.p_start)
+    data = torch_data(prob).numpy()
+    options = {"saveat": prob.t, "reltol": RTOL, "abstol": ATOL}
+
+    def forward() -> np.ndarray:
+        return bridge.solve(problem, "Tsit5", **options).u
+
+    def gradient() -> np.ndarray:
+        sol, pullback = bridge.vjp(problem, "Tsit5", **options)
+        return pullback(2 * (sol.u - data) / data.size).p
+
+    return median_time(forward, repeats)[0], median_time(gradient, repeats)[0]
+
+
 # ------------------------------------------------------------------------------------- driver
 
 
-def median_time(step: Callable[[], np.ndarray], repeats: int) -> tuple[float, np.ndarray]:
-    grad = step()  # warm-up: tracing, jit compilation
-    times = []
-    for _ in range(repeats):
+def median_time(
+    step: Callable[[], np.ndarray], repeats: int, budget: float = float("inf")
+) -> tuple[float, np.ndarray]:
+    """Median of up to ``repeats`` timed calls after a warm-up (tracing, jit compilation);
+    fewer when the calls so far exceed ``budget`` seconds (at least one)."""
+    grad = step()
+    times: list[float] = []
+    while len(times) < repeats and (not times or sum(times) < budget):
         start = time.perf_counter()
         grad = step()
         times.append(time.perf_counter() - start)
@@ -228,18 +337,22 @@ def median_time(step: Callable[[], np.ndarray], repeats: int) -> tuple[float, np
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 repeats instead of 15")
+    parser.add_argument("--problems", default=",".join(PROBLEMS), help="spiral,neural,lv")
+    parser.add_argument("--budget", type=float, default=20.0, help="seconds per contestant")
     args = parser.parse_args(argv)
     repeats = 3 if args.quick else 15
     print(
         f"bridge backend: {os.environ['BRIDGE_BACKEND']}; reltol={RTOL}, abstol={ATOL}; "
-        f"median of {repeats} steps (after one warm-up)"
+        f"median of up to {repeats} steps (after one warm-up, within {args.budget:g} s); "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
     width = 30
     print(
         f"{'problem':<{width}}  {'contestant':<27} {'median ms':>10} {'vs bridge.torch':>16} "
         f"{'grad rel err':>13}"
     )
-    for prob in (neural_problem(), lv_problem()):
+    for key in args.problems.split(","):
+        prob = PROBLEMS[key.strip()]()
         reference = torchdiffeq_step(prob, adjoint=False, rtol=1e-12, atol=1e-12)()
         steps: dict[str, Callable[[], np.ndarray]] = {
             "bridge.torch": bridge_torch_step(prob),
@@ -249,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         steps.update(jax_steps(prob))
         base = None
         for who, step in steps.items():
-            median, grad = median_time(step, repeats)
+            median, grad = median_time(step, repeats, args.budget)
             base = base or median
             err = np.linalg.norm(grad - reference) / np.linalg.norm(reference)
             print(
@@ -257,6 +370,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"{err:>13.2e}",
                 flush=True,
             )
+        forward, gradient = gradient_over_forward(prob, repeats)
+        print(
+            f"{prob.name:<{width}}  bridge ({os.environ['BRIDGE_BACKEND']}): forward solve "
+            f"{forward * 1e3:.2f} ms, vjp + pullback {gradient * 1e3:.2f} ms "
+            f"= {gradient / forward:.1f}x the forward solve",
+            flush=True,
+        )
     return 0
 
 
