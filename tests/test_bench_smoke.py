@@ -6,6 +6,7 @@ functions still fit together with bridge's API and produce a well-formed report.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 
@@ -31,6 +32,26 @@ def test_stored_references_match_the_problem_set() -> None:
     refs = run.load_references(problems.build_problems())
     stale = [p.name for p in problems.build_problems() if p.name not in refs]
     assert not stale, f"rerun `python bench/run.py --recompute-references` for {stale}"
+
+
+def _nudged(prob: problems.Problem, factor: float) -> problems.Problem:
+    """The problem with every input scaled by ``factor`` (saveat kept inside tspan)."""
+    return dataclasses.replace(
+        prob,
+        u0=prob.u0 * factor,
+        p=prob.p * factor,
+        saveat=np.clip(prob.saveat * factor, *sorted(prob.tspan)),
+    )
+
+
+@pytest.mark.parametrize("name", ["robertson", "reaction_chain"])
+def test_references_hold_on_machines_whose_last_bits_differ(name: str) -> None:
+    # np.logspace and exp differ in the last bits between CPUs and libms; such inputs are
+    # the same problem (the references' own errors are 1e-12 or more), a real change is not.
+    prob = problems.get_problem(name)
+    ulps = 1 + 8 * np.finfo(float).eps
+    assert name in run.load_references([_nudged(prob, ulps)])
+    assert name not in run.load_references([_nudged(prob, 1 + 1e-6)])
 
 
 def test_one_problem_through_the_harness(tmp_path) -> None:
