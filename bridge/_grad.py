@@ -14,97 +14,30 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import BridgeTypeError, BridgeValueError, TraceError
-from ._model import FloatArray
+from ._errors import BridgeTypeError
 from ._problem import ODEProblem
 from ._solution import Gradients
 
 # ------------------------------------------------------------------------------ value_and_grad
 
 
-class _TracedLoss:
-    """``loss(u)`` for one shape of u, traced: ``(value, dL/du)`` from generated code."""
-
-    def __init__(self, loss: Callable[..., Any], shape: tuple[int, int]) -> None:
-        import sympy as sp
-
-        from ._trace.derivatives import input_gradients
-        from ._trace.mathshim import with_math_shim
-        from ._trace.numpy_codegen import compile_program
-        from ._trace.program import _program
-        from ._trace.symarray import SymArray, to_objects
-        from ._trace.tape import Tape, _message, traceback_location
-
-        nt, n = shape
-        self.shape = shape
-        name = getattr(loss, "__name__", "loss")
-        name = "loss" if name == "<lambda>" else name
-        syms = tuple(sp.Symbol(f"u_{i}_{j}", real=True) for i in range(nt) for j in range(n))
-        tape = Tape(name)
-        try:
-            out = with_math_shim(loss)(SymArray.of_symbols(syms, tape, shape=shape))
-        except TraceError:
-            raise
-        except Exception as exc:
-            raise TraceError(
-                _message(
-                    name,
-                    f"calling it with a traced u raised {type(exc).__name__}: {exc}",
-                    traceback_location(exc.__traceback__),
-                    "Only NumPy-style array code can be traced",
-                )
-            ) from exc
-        data = to_objects(out, tape)
-        if data.size != 1:
-            raise BridgeValueError(
-                f"loss must return a scalar, got an array of shape {data.shape}; "
-                "reduce it, e.g. with np.sum"
-            )
-        value = data.ravel()[0]
-        if not isinstance(value, sp.Expr):
-            raise BridgeValueError(f"loss must return a number, got the condition {value}")
-        grad = input_gradients(tape.assignments, [value], syms)[0]
-        index = {s: k for k, s in enumerate(syms)}
-        entries: list[tuple[tuple[int, ...], Any]] = [((0,), value)] + [
-            ((1 + index[s],), d) for s, d in grad.items()
-        ]
-        program = _program(
-            "loss_grad",
-            "out",
-            ("u",),
-            {"u": syms},
-            (1 + len(syms),),
-            entries,
-            False,
-            tape.assignments,
-        )
-        self.fast, self.numpy = compile_program(program, f"<bridge loss {name}>")
-
-    def __call__(self, u: FloatArray) -> tuple[float, FloatArray]:
-        flat = u.ravel()
-        try:
-            out = self.fast(flat.tolist())
-        except (ArithmeticError, ValueError):
-            with np.errstate(all="ignore"):
-                out = self.numpy(flat)
-        return float(out[0]), np.ascontiguousarray(out[1:]).reshape(self.shape)
-
-
-_LOSSES: weakref.WeakKeyDictionary[Any, dict[tuple[int, int], _TracedLoss]] = (
-    weakref.WeakKeyDictionary()
-)
+_LOSSES: weakref.WeakKeyDictionary[Any, dict[tuple[int, int], Any]] = weakref.WeakKeyDictionary()
 _LOSSES_LOCK = threading.Lock()
 
 
-def _traced_loss(loss: Callable[..., Any], shape: tuple[int, int], fresh: bool) -> _TracedLoss:
+def _traced_loss(loss: Callable[..., Any], shape: tuple[int, int], fresh: bool) -> Any:
+    """``bridge._trace.trace_loss(loss, shape)``, cached per loss and shape; traced again
+    when ``fresh`` or when a value the trace froze has changed."""
+    from ._trace import trace_loss
+
     try:
         with _LOSSES_LOCK:
             per_loss = _LOSSES.setdefault(loss, {})
     except TypeError:  # not weak-referenceable: trace every time
         per_loss = {}
     traced = None if fresh else per_loss.get(shape)
-    if traced is None:
-        traced = _TracedLoss(loss, shape)
+    if traced is None or traced.stale():
+        traced = trace_loss(loss, shape)
         per_loss[shape] = traced
     return traced
 

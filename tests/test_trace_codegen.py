@@ -277,7 +277,10 @@ def test_outside_the_domain_is_nan_not_an_exception(name, g, start, leaves, back
     prob = bridge.ODEProblem(rhs, [start, 0.0], (0.0, leaves + 1.0))
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore", bridge.SolverWarning)
-        sol = bridge.solve(prob, "Tsit5", reltol=1e-6, abstol=1e-9, backend=backend)
+        try:
+            sol = bridge.solve(prob, "Tsit5", reltol=1e-6, abstol=1e-9, backend=backend)
+        except bridge.BackendUnsupportedError as exc:  # e.g. DiffSL has no asin
+            pytest.skip(str(exc))
     assert not sol.success, sol.retcode
     assert leaves - 0.5 < sol.t[-1] <= leaves + 1e-6, (sol.retcode, sol.t[-1])
 

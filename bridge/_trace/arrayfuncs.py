@@ -14,6 +14,7 @@ on the object arrays. Everything else is refused by name.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -120,9 +121,11 @@ def apply_ufunc(tape: Tape, ufunc: np.ufunc, method: str, inputs: Any, kwargs: A
     op = UFUNCS.get(name)
     if op is None:
         raise tape.error(
-            f"np.{name} is not supported in traced code",
+            f"{_ufunc_name(ufunc)} is not supported in traced code",
             "Supported ufuncs: " + ", ".join(sorted(UFUNCS)),
         )
+    if op.name == "power":
+        _check_power(tape, *arrays)
     if op.switch is not None:
         _note_switch(tape, f"np.{name}", arrays)
     try:
@@ -134,6 +137,45 @@ def apply_ufunc(tape: Tape, ufunc: np.ufunc, method: str, inputs: Any, kwargs: A
     except (TypeError, ValueError, AttributeError) as exc:
         raise tape.error(f"np.{name} failed on traced values: {exc}") from exc
     return scalar(result)
+
+
+def _ufunc_name(ufunc: np.ufunc) -> str:
+    """How the user wrote it: ``np.gamma`` is not ``scipy.special.gamma``."""
+    name = ufunc.__name__
+    if getattr(np, name, None) is ufunc:
+        return f"np.{name}"
+    for module in ("scipy.special", "scipy.special._ufuncs"):
+        found = sys.modules.get(module)
+        if found is not None and getattr(found, name, None) is ufunc:
+            return f"scipy.special.{name}"
+    return f"the ufunc {name}"
+
+
+def _check_power(tape: Tape, base: np.ndarray, exp: np.ndarray) -> None:
+    """Refuse a constant base <= 0 to a traced power: the math, not the printer, fails."""
+    for b, e in zip(*(a.ravel() for a in np.broadcast_arrays(base, exp)), strict=True):
+        if not (b.is_Number and e.free_symbols):
+            continue
+        shown = _number(b)
+        if b.is_negative:
+            raise tape.error(
+                f"({shown}) ** ({e}) raises a negative number to a power that depends on the "
+                "state, parameters or time: it is not real unless the power is an integer "
+                "(NumPy gives NaN), and its derivative needs log of a negative number",
+                f"Write it as -({_number(-b)} ** ...) or with a sign you choose, e.g. "
+                f"(-1.0) ** k * {_number(-b)} ** x for a fixed integer k",
+            )
+        if b.is_zero:
+            raise tape.error(
+                f"{shown} ** ({e}) raises zero to a power that depends on the state, parameters "
+                "or time: it is 0 or inf depending on the sign of the power and has no "
+                "derivative with respect to it (log 0)",
+                "Write the value it takes explicitly, e.g. 0.0 where the power is positive",
+            )
+
+
+def _number(value: sp.Basic) -> str:
+    return repr(float(value)) if isinstance(value, sp.Float) else str(value)
 
 
 def _note_switch(tape: Tape, kind: str, arrays: list[np.ndarray]) -> None:

@@ -25,6 +25,7 @@ from .._errors import TraceError
 _ADD, _MUL, _NEG, _POW, _ATOM = 10, 20, 25, 30, 100
 _RELATIONAL = 5
 _SYMBOL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def negate(expr: sp.Basic) -> sp.Basic:
@@ -51,22 +52,22 @@ def negate(expr: sp.Basic) -> sp.Basic:
 def prune_unused(assignments: list[tuple[str, str]], uses: list[str]) -> list[tuple[str, str]]:
     """Drop assignments whose local is never read (linters flag them; they cost time).
 
-    ``assignments`` are ``(name, printed expression)`` in order; ``uses`` the printed texts
-    that read them (the output writes).
+    ``assignments`` are ``(name, printed expression)`` in order (each reads only earlier
+    names); ``uses`` the printed texts that read them (the output writes). One backward
+    sweep.
 
     Example
     -------
     >>> prune_unused([("c1", "u[1]^2"), ("c2", "-c1")], ["c1 + 1"])
     [('c1', 'u[1]^2')]
     """
-    kept = list(assignments)
-    while True:
-        text = "\n".join([*(t for _, t in kept), *uses])
-        words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text))
-        pruned = [(name, t) for name, t in kept if name in words]
-        if len(pruned) == len(kept):
-            return kept
-        kept = pruned
+    used = set(_WORD.findall("\n".join(uses)))
+    kept = []
+    for name, text in reversed(assignments):
+        if name in used:
+            kept.append((name, text))
+            used.update(_WORD.findall(text))
+    return kept[::-1]
 
 
 class CodePrinter:

@@ -48,16 +48,29 @@ class Program:
 def _needed(
     assignments: Sequence[tuple[sp.Symbol, sp.Expr]], exprs: Sequence[sp.Basic]
 ) -> list[tuple[sp.Symbol, sp.Expr]]:
-    """The tape assignments that ``exprs`` depend on, in tape order."""
-    need: set[sp.Basic] = set()
-    for e in exprs:
-        need |= e.free_symbols
-    kept = []
-    for sym, expr in reversed(assignments):
-        if sym in need:
-            need |= expr.free_symbols
-            kept.append((sym, expr))
-    return kept[::-1]
+    """The tape assignments that ``exprs`` depend on, in tape order.
+
+    One walk over the expression DAG, each node once: ``free_symbols`` walks every path
+    through shared subexpressions, which for a deep network's derivatives is exponential
+    in the depth (it was most of the time for a 4-layer MLP).
+    """
+    index = {sym: i for i, (sym, _) in enumerate(assignments)}
+    keep = [False] * len(assignments)
+    seen: set[sp.Basic] = set()
+    stack = list(exprs)
+    while stack:
+        e = stack.pop()
+        if e in seen:
+            continue
+        seen.add(e)
+        if e.is_Symbol:
+            i = index.get(e)
+            if i is not None and not keep[i]:
+                keep[i] = True
+                stack.append(assignments[i][1])
+        else:
+            stack.extend(e.args)
+    return [a for a, k in zip(assignments, keep, strict=True) if k]
 
 
 def _trivial(expr: sp.Basic) -> bool:

@@ -111,16 +111,20 @@ class SymArray:
     # Beat ndarray in mixed binary operations, so ``W @ u`` and ``2.0 * u`` come to us.
     __array_priority__ = 1000
 
-    def __init__(self, data: np.ndarray, tape: Tape) -> None:
+    def __init__(self, data: np.ndarray, tape: Tape, label: str = "") -> None:
         self.data = data
         self.tape = tape
+        #: What the user passed it as ("u", "p", "p['W']"), for messages; "" if derived.
+        self.label = label
 
     @classmethod
-    def of_symbols(cls, symbols: Sequence[sp.Symbol], tape: Tape, shape: Any = None) -> SymArray:
+    def of_symbols(
+        cls, symbols: Sequence[sp.Symbol], tape: Tape, shape: Any = None, label: str = ""
+    ) -> SymArray:
         """An array of the given symbols (C order), reshaped to ``shape`` if given."""
         data = np.empty(len(symbols), dtype=object)
         data[:] = list(symbols)
-        return cls(data.reshape(shape if shape is not None else (len(symbols),)), tape)
+        return cls(data.reshape(shape if shape is not None else (len(symbols),)), tape, label)
 
     # -- array attributes -------------------------------------------------------------
     @property
@@ -152,6 +156,8 @@ class SymArray:
     def __iter__(self) -> Iterator[SymArray]:
         if self.ndim == 0:
             raise TypeError("iteration over a traced scalar")
+        if self.label:  # `x, y = u` with the wrong length: the tracer says which was short
+            self.tape.unpacked = (self.label, self.shape[0])
         for i in range(self.shape[0]):
             yield self[i]
 
@@ -160,7 +166,16 @@ class SymArray:
             raise self.tape.error(
                 "indexing with a traced value", "indices must be concrete integers or slices"
             )
-        return SymArray(scalar(self.data[index]), self.tape)
+        try:
+            return SymArray(scalar(self.data[index]), self.tape)
+        except IndexError as exc:
+            if not self.label:
+                raise self.tape.error(
+                    f"indexing a traced array of shape {self.shape}: {exc}"
+                ) from exc
+            what = f"{self.label}[{_index_text(index)}]"
+            hint = "Pass p=[...] to ODEProblem" if self.label == "p" and not self.size else ""
+            raise self.tape.error(f"it reads {what}, but {self.tape.sizes}", hint) from exc
 
     def __setitem__(self, index: Any, value: Any) -> None:
         if _contains_traced(index):
@@ -366,6 +381,18 @@ class SymArray:
 
     def clip(self, lo: Any = None, hi: Any = None) -> Any:
         return np.clip(self, lo, hi)
+
+
+def _index_text(index: Any) -> str:
+    parts = index if isinstance(index, tuple) else (index,)
+    out = []
+    for part in parts:
+        if isinstance(part, slice):
+            text = ":".join("" if v is None else str(v) for v in (part.start, part.stop))
+            out.append(text + (f":{part.step}" if part.step is not None else ""))
+        else:
+            out.append(repr(part))
+    return ", ".join(out)
 
 
 def _contains_traced(index: Any) -> bool:

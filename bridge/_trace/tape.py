@@ -57,13 +57,19 @@ class Tape:
     [(x1, exp(u_0))]
     """
 
-    def __init__(self, func_name: str) -> None:
+    def __init__(self, func_name: str, kind: str = "right-hand side") -> None:
         self.func_name = func_name
+        #: What is traced, for messages: "right-hand side" or "loss".
+        self.kind = kind
         self.assignments: list[tuple[sp.Symbol, sp.Expr]] = []
         self._seen: dict[sp.Expr, sp.Symbol] = {}
         #: NumPy calls with an operand of ndim >= 1: 0 means scalar-style user code.
         self.array_ops = 0
         self.switches: list[Switch] = []
+        #: For messages: the sizes of the inputs ("u0 has 2 states, p has 0 entries"), and
+        #: the last input array unpacked (`x, y = u`) with its length.
+        self.sizes = ""
+        self.unpacked: tuple[str, int] | None = None
 
     def note_switch(self, kind: str, conditions: object, jumps: bool) -> None:
         """Record a switch (see ``Switch``) at the user's current line."""
@@ -95,7 +101,7 @@ class Tape:
     def error(self, problem: str, hint: str = "", *, locate: bool = True) -> TraceError:
         """A TraceError naming the traced function and the user's line that caused it."""
         location = user_location() if locate else ""
-        return TraceError(_message(self.func_name, problem, location, hint))
+        return TraceError(_message(self.kind, self.func_name, problem, location, hint))
 
 
 def _is_user_file(filename: str) -> bool:
@@ -129,8 +135,8 @@ def traceback_location(tb: TracebackType | None) -> str:
     return found
 
 
-def _message(func_name: str, problem: str, location: str, hint: str) -> str:
-    text = f"cannot trace right-hand side {func_name!r}"
+def _message(kind: str, func_name: str, problem: str, location: str, hint: str) -> str:
+    text = f"cannot trace {kind} {func_name!r}"
     if location:
         text += f" ({location})"
     text += f": {problem}"

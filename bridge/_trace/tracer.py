@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import linecache
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -46,12 +48,13 @@ def _param_argument(
     p: tuple[sp.Symbol, ...], spec: Mapping[str, tuple[int, ...]] | None, tape: Tape
 ) -> Any:
     if spec is None:
-        return SymArray.of_symbols(p, tape)
+        return SymArray.of_symbols(p, tape, label="p")
     named: dict[str, SymArray] = {}
     start = 0
     for key, shape in spec.items():
         size = math.prod(shape)
-        named[key] = SymArray.of_symbols(p[start : start + size], tape, shape=tuple(shape))
+        part = p[start : start + size]
+        named[key] = SymArray.of_symbols(part, tape, shape=tuple(shape), label=f"p[{key!r}]")
         start += size
     return named
 
@@ -71,14 +74,78 @@ def trace(
     >>> tr.outputs
     (-p_0*u_0,)
     """
+    check_signature(func, name)
     u_syms, p_syms = _symbols("u", n_states), _symbols("p", n_params)
     t_sym = sp.Symbol("t", real=True)
     tape = Tape(name)
-    u = SymArray.of_symbols(u_syms, tape)
+    tape.sizes = _sizes(n_states, n_params, param_spec)
+    u = SymArray.of_symbols(u_syms, tape, label="u")
     p = _param_argument(p_syms, param_spec, tape)
     t = SymArray(scalar(t_sym), tape)
+    out = call_traced(func, (u, p, t), tape)
+    outputs = _outputs(out, n_states, tape)
+    assignments = tuple(tape.assignments)
+    switches = state_dependent(tape.switches, assignments, (*u_syms, *p_syms))
+    return Trace(name, u_syms, p_syms, t_sym, assignments, outputs, tape.array_ops == 0, switches)
+
+
+def _sizes(n_states: int, n_params: int, spec: Mapping[str, tuple[int, ...]] | None) -> str:
+    states = f"u0 has {n_states} state{'s' if n_states != 1 else ''}"
+    if spec is not None:
+        return f"{states} and p has the names {list(spec)}"
+    return f"{states} and p has {n_params} entr{'ies' if n_params != 1 else 'y'}"
+
+
+_SCIPY_TIME_NAMES = ("t", "time", "tau")
+
+
+def check_signature(func: Callable[..., Any], name: str) -> None:
+    """Refuse a right-hand side that cannot be called as ``f(u, p, t)``, or whose argument
+    names say it expects SciPy's order ``f(t, y)``/``f(t, u, p)``.
+
+    Example
+    -------
+    >>> check_signature(lambda t, y: -y, "decay")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    bridge._errors.TraceError: right-hand side 'decay' takes (t, y): that is SciPy's order...
+    """
     try:
-        out = with_math_shim(func)(u, p, t)
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):  # builtins and some C callables: nothing to check
+        return
+    positional = [
+        q.name
+        for q in sig.parameters.values()
+        if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD)
+    ]
+    try:
+        sig.bind(None, None, None)
+        callable_as_upt = True
+    except TypeError:
+        callable_as_upt = False
+    takes = f"takes ({', '.join(positional)})"
+    if positional and positional[0] in _SCIPY_TIME_NAMES:
+        raise TraceError(
+            f"right-hand side {name!r} {takes}: that is SciPy's order f(t, y, ...), but "
+            f"bridge calls f(u, p, t) (state, parameters, time). Write it as def {name}(u, p, t)"
+        )
+    if not callable_as_upt:
+        raise TraceError(
+            f"right-hand side {name!r} {takes}, but bridge calls f(u, p, t) with three "
+            f"arguments (state, parameters, time; p may go unused). Write it as "
+            f"def {name}(u, p, t)"
+        )
+
+
+def call_traced(func: Callable[..., Any], args: tuple[Any, ...], tape: Tape) -> Any:
+    """``func(*args)`` on traced arrays, with failures explained (see ``_explain``).
+
+    A TraceError (a limitation met on the way) passes as it is; the user's own ``raise``
+    passes unchanged (with a note); anything else becomes a TraceError naming the line.
+    """
+    try:
+        return with_math_shim(func)(*args)
     except TraceError:
         raise
     except Exception as exc:
@@ -86,24 +153,34 @@ def trace(
             # The user's own `raise` (a bug or a deliberate check), not a tracing limitation:
             # let it surface unchanged, with its own type and traceback.
             if hasattr(exc, "add_note"):
-                exc.add_note(f"(raised while bridge was tracing {name!r} with symbolic arrays)")
+                exc.add_note(
+                    f"(raised while bridge was tracing {tape.func_name!r} with symbolic arrays)"
+                )
             raise
-        location = traceback_location(exc.__traceback__)
-        problem = f"calling it with traced arrays raised {type(exc).__name__}: {exc}"
+        raise _explain(exc, tape) from exc
+
+
+def _explain(exc: Exception, tape: Tape) -> TraceError:
+    location = traceback_location(exc.__traceback__)
+    text = str(exc)
+    problem = f"calling it with traced arrays raised {type(exc).__name__}: {text}"
+    hint = "Only NumPy-style array code can be traced; build the problem with trace=False otherwise"
+    if "array element with a sequence" in text:
         hint = (
-            "Only NumPy-style array code can be traced; build the problem with "
-            "trace=False otherwise"
+            "A traced value was written into a float array (np.empty/np.zeros): build "
+            "the output with a list, np.array([...]) or np.zeros_like(u) instead"
         )
-        if "array element with a sequence" in str(exc):
-            hint = (
-                "A traced value was written into a float array (np.empty/np.zeros): build "
-                "the output with a list, np.array([...]) or np.zeros_like(u) instead"
-            )
-        raise TraceError(_message(name, problem, location, hint)) from exc
-    outputs = _outputs(out, n_states, tape)
-    assignments = tuple(tape.assignments)
-    switches = state_dependent(tape.switches, assignments, (*u_syms, *p_syms))
-    return Trace(name, u_syms, p_syms, t_sym, assignments, outputs, tape.array_ops == 0, switches)
+    elif "values to unpack" in text and tape.unpacked is not None:
+        label, length = tape.unpacked
+        wanted = re.search(r"expected (\d+)", text)
+        count = wanted.group(1) if wanted else "another number of"
+        given = "u0" if label == "u" else label
+        problem = f"it unpacks {count} values from {label}, but {tape.sizes}"
+        hint = f"Pass a {given} of the length the function expects, or unpack {length} values"
+    elif isinstance(exc, KeyError) and "names" in tape.sizes:
+        problem = f"it reads the parameter {text}, but {tape.sizes}"
+        hint = ""
+    return TraceError(_message(tape.kind, tape.func_name, problem, location, hint))
 
 
 _LIBRARY_DIRS = (
