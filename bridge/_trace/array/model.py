@@ -98,7 +98,8 @@ class ArrayModel:
         return source
 
     def source(self, target: str) -> str:
-        """The generated code for ``target``: ``"julia"`` or ``"numpy"``.
+        """The generated code for ``target``: ``"julia"`` or ``"numpy"`` (``"diffsl"`` raises
+        TraceError: array models are not printed as DiffSL yet, see docs/array-tracing.md).
 
         Example
         -------
@@ -113,11 +114,9 @@ class ArrayModel:
         if target == "numpy":
             return "\n\n\n".join(numpy_source(self.programs[k]) for k in _ORDER) + "\n"
         if target == "diffsl":
-            raise BridgeValueError(
-                f"right-hand side {self.name!r} was traced as whole-array operations (matrix "
-                "products, ...), which bridge does not print as DiffSL: it runs on the Julia "
-                "and reference backends. source() targets for it: 'julia', 'numpy'"
-            )
+            from ..diffsl_codegen import diffsl_source
+
+            return diffsl_source(self)  # refuses array models, saying why
         raise BridgeValueError(f"target must be 'julia', 'numpy' or 'diffsl', got {target!r}")
 
     # -- the Model protocol -------------------------------------------------------------------
