@@ -222,6 +222,52 @@ class ODEProblem:
             check_at=(self.u0, self.p, self.tspan[0]),
         )
 
+    def source(self, target: str = "julia") -> str:
+        """The code bridge generated for this problem's right-hand side, for reading.
+
+        ``target`` is ``"julia"`` (the module the Julia backend loads: ``f!``, ``jac!``,
+        ``paramjac!``, ``vjp!``, ``vjp_p!``), ``"numpy"`` (the Python the reference backend
+        runs) or ``"diffsl"`` (the model the diffsol engine compiles). Traces the function
+        if it has not been traced yet. Useful to check what the trace saw: constants read
+        from globals or closures appear as numbers.
+
+        Example
+        -------
+        >>> prob = ODEProblem(lambda u, p, t: [-p[0] * u[0]], [1.0], (0.0, 1.0), [0.5])
+        >>> print(prob.source("julia"))  # doctest: +ELLIPSIS
+        module Rhs
+        <BLANKLINE>
+        const NSTATES = 1
+        const NPARAMS = 1
+        <BLANKLINE>
+        function f!(du, u, p, t)
+            du[1] = -p[1]*u[1]
+            return nothing
+        end
+        ...
+        """
+        if not isinstance(target, str) or target not in ("julia", "numpy", "diffsl"):
+            raise BridgeValueError(f"target must be 'julia', 'numpy' or 'diffsl', got {target!r}")
+        if self.is_julia:
+            assert isinstance(self.f, JuliaFunction)
+            if target == "julia":
+                return self.f.source
+            raise BridgeValueError(
+                f"problem {self.name!r} has a JuliaFunction right-hand side: its only source "
+                "is the Julia you wrote (target='julia')"
+            )
+        if not self.trace:
+            raise BridgeValueError(
+                f"problem {self.name!r} was built with trace=False: bridge calls the function "
+                "as it is and generates no code; build it with trace=True to see it"
+            )
+        model = self.model
+        source = getattr(model, "source", None)
+        if source is None:
+            raise BridgeValueError(f"the model of problem {self.name!r} has no generated source")
+        text: str = source(target)
+        return text
+
     def remake(self, *, u0: Any = None, p: Any = None, tspan: Any = None) -> ODEProblem:
         """A copy with some of u0, p, tspan replaced; the traced model is shared.
 

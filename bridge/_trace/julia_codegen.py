@@ -125,6 +125,20 @@ def julia_function(program: Program, helpers: set[str] | None = None) -> str:
     return "\n".join(lines)
 
 
+def module_name(name: str) -> str:
+    """A Julia module name for a model name: ``"lotka_volterra"`` -> ``"LotkaVolterra"``.
+
+    Example
+    -------
+    >>> module_name("lotka_volterra"), module_name("2 states"), module_name("<lambda>")
+    ('LotkaVolterra', 'M2States', 'Lambda')
+    """
+    words = "".join(c if c.isalnum() else " " for c in name).split()
+    text = "".join(w[:1].upper() + w[1:] for w in words) or "Rhs"
+    text = text if text[0].isalpha() else f"M{text}"
+    return text if text not in _KEYWORDS and _IDENTIFIER.match(text) else "BridgeModel"
+
+
 def julia_module(module_name: str, programs: list[Program], n_states: int, n_params: int) -> str:
     """A complete ``module <module_name> ... end`` with the constants and functions.
 

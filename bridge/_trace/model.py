@@ -35,8 +35,8 @@ from .._errors import BridgeTypeError, BridgeValueError, TraceError
 from .._model import FloatArray, ParamSpec, ParamUnflattener, rhs_output
 from .array import array_model
 from .frozen import Frozen, snapshot
-from .julia_codegen import julia_module
-from .numpy_codegen import NumpyFunction
+from .julia_codegen import julia_module, module_name
+from .numpy_codegen import NumpyFunction, numpy_module_source
 from .program import Program, build_programs
 from .tracer import Trace, trace
 
@@ -115,6 +115,32 @@ class TracedModel:
             source = julia_module(module_name, programs, self.n_states, self.n_params)
             self._julia[module_name] = source
         return source
+
+    def source(self, target: str = "julia") -> str:
+        """The generated code for ``target``: ``"julia"`` (the module the Julia backend
+        loads), ``"numpy"`` (the Python the reference backend runs) or ``"diffsl"`` (what the
+        diffsol engine compiles). For reading and debugging; the text depends on the model
+        alone.
+
+        Example
+        -------
+        >>> m = trace_model(lambda u, p, t: [-p[0] * u[0]], 1, 1, None, name="decay")
+        >>> print(m.source("julia").splitlines()[5:8])
+        ['function f!(du, u, p, t)', '    du[1] = -p[1]*u[1]', '    return nothing']
+        >>> m.source("c")
+        Traceback (most recent call last):
+        ...
+        bridge._errors.BridgeValueError: target must be 'julia', 'numpy' or 'diffsl', got 'c'
+        """
+        if target == "julia":
+            return self.julia_source(module_name(self.name))
+        if target == "numpy":
+            return numpy_module_source(list(self.programs.values()), self.name)
+        if target == "diffsl":
+            from .diffsl_codegen import diffsl_source  # imported only when asked for
+
+            return diffsl_source(self)
+        raise BridgeValueError(f"target must be 'julia', 'numpy' or 'diffsl', got {target!r}")
 
     def stale(self) -> list[str]:
         """What changed since the trace among the values it froze (empty: up to date).
