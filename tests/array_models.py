@@ -98,6 +98,13 @@ def stacked_layers(u, p, t):
     return out / (1.0 + u**2)
 
 
+def tensor3(u, p, t):
+    """A 3-d reshape and transpose, sums over axes, a sum to a scalar."""
+    x = u.reshape(1, 2, 3).transpose(2, 0, 1)  # (3, 1, 2)
+    y = (x * p[:6].reshape(3, 1, 2)).sum(axis=2).sum(axis=1)  # (3,)
+    return np.concatenate([y * np.exp(-t), u[3:] * np.sum(p[:6] ** 2)])
+
+
 def named_mlp(u, p, t):
     """Named parameters (param_spec): a dict of arrays."""
     h = np.tanh(p["W1"] @ u + p["b1"])
@@ -137,6 +144,12 @@ ARRAY_MODELS: dict[str, Example] = {
         stacked_layers,
         np.array([0.4, -0.3]),
         np.random.default_rng(4).normal(size=13) / 2,
+        (0.0, 1.0),
+    ),
+    "tensor3": Example(
+        tensor3,
+        np.array([0.3, -0.2, 0.5, 0.1, 0.4, -0.6]),
+        np.random.default_rng(5).normal(size=6),
         (0.0, 1.0),
     ),
     "named_mlp": Example(named_mlp, np.array([0.5, -0.5]), _named_params(), (0.0, 1.0)),

@@ -160,3 +160,16 @@ def test_no_parameters_gives_empty_parameter_derivatives() -> None:
     assert model.paramjac(u, np.zeros(0), 0.0).shape == (2, 0)
     jac = central_differences(lambda x: example.f(x, np.zeros(0), 0.0), u)
     np.testing.assert_allclose(model.jac(u, np.zeros(0), 0.0), jac, rtol=1e-7, atol=1e-9)
+
+
+def test_sums_over_several_axes_match_central_differences() -> None:
+    def f(u, p, t):
+        x = np.tanh(u.reshape(2, 1, 3) * p[:6].reshape(1, 2, 3))  # (2, 2, 3)
+        return np.concatenate([x.sum(axis=(0, 2)), x.mean(axis=(1, 2)), x.sum(axis=(0, 1))[:2]])
+
+    model = _array_model(f, 6, 6)
+    rng = np.random.default_rng(8)
+    u, p, v = rng.normal(size=6), rng.normal(size=6), rng.normal(size=6)
+    jac = central_differences(lambda x: f(x, p, 0.0), u)
+    pjac = central_differences(lambda x: f(u, x, 0.0), p)
+    _check_against(model, (jac, pjac), u, p, 0.0, v, rtol=1e-6, atol=1e-8)
