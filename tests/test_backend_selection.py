@@ -11,10 +11,13 @@ import textwrap
 import pytest
 
 import bridge
+import bridge._diffsol
 from bridge import _julia
 from bridge._backend import requested_backend, resolve_backend
 
 JULIA_MISSING = not _julia.status().usable
+#: What auto runs without Julia: diffsol where pydiffsol is installed, else the reference.
+AUTO_WITHOUT_JULIA = "reference" if bridge._diffsol.availability() else "diffsol"
 
 
 def run_py(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -115,7 +118,7 @@ def test_auto_falls_back_with_exactly_one_warning_per_process():
     )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert out["names"] == ["reference"] * 4
+    assert out["names"] == [AUTO_WITHOUT_JULIA] * 4
     assert len(out["msgs"]) == 1
     assert "python -m bridge install" in out["msgs"][0]
 

@@ -46,7 +46,10 @@ def test_demo_command(tmp_path):
     assert "step 10/20" in proc.stderr and "step 20/20" in proc.stderr
     if not _julia.status().usable and "BRIDGE_BACKEND" not in os.environ:
         # the fallback is explained once, in the banner, with the way to get Julia
-        assert "Backend: reference (SciPy)" in out
+        from bridge._diffsol import availability
+
+        engine = "reference (SciPy)" if availability() else "diffsol (diffsol, compiled)"
+        assert f"Backend: {engine}" in out
         assert "Julia is not available" in out and "python -m bridge install" in out
         assert "BridgeBackendWarning" not in proc.stderr
 

@@ -71,7 +71,7 @@ def test_every_example_is_covered():
 
 def test_fit_lotka_volterra(tmp_path):
     out = run_example("fit_lotka_volterra.py", tmp_path, "--outdir", str(tmp_path))
-    assert re.search(r"^Backend: (julia|reference)", out, re.M)
+    assert re.search(r"^Backend: (julia|diffsol|reference)", out, re.M)
     assert "step 10/20" in out  # the loss is shown as it falls
     factor, before, after = loss_fell(out)
     assert after < before / 10 and factor >= 10
@@ -83,7 +83,7 @@ def test_fit_lotka_volterra(tmp_path):
 def test_neural_ode_spiral(tmp_path):
     pytest.importorskip("torch")
     out = run_example("neural_ode_spiral.py", tmp_path, "--outdir", str(tmp_path))
-    assert re.search(r"^Backend: (julia|reference)", out, re.M)
+    assert re.search(r"^Backend: (julia|diffsol|reference)", out, re.M)
     factor, before, after = loss_fell(out)
     assert factor >= 10 and after < before / 10
     assert_png(tmp_path / "neural_ode_spiral.png")
@@ -159,7 +159,7 @@ def test_quickstart_notebook_executes(tmp_path, this_python_kernel):
     outputs = {cell.id: cell.get("outputs", []) for cell in nb.cells}
     # the kernel ran this interpreter's bridge on a real backend
     setup = "".join(o.get("text", "") for o in outputs["setup"])
-    assert re.search(r"backend: (julia|reference)", setup)
+    assert re.search(r"backend: (julia|diffsol|reference)", setup)
     # rich display: the Solution's HTML table, and sol.plot() as an image
     html = [o["data"]["text/html"] for o in outputs["solve"] if "text/html" in o.get("data", {})]
     assert html and "bridge.Solution" in html[0] and "Success" in html[0]

@@ -18,7 +18,8 @@ it as built here from ``piecewise`` (``piecewise(c0, v0, c1, v1, ..., fallback)`
 first ``v`` whose ``c >= 0``; a NaN condition is false), so that NaN propagates as in NumPy:
 
 * ``np.where(c, a, b)``: the condition becomes ``piecewise`` tests; ``x > y`` is
-  ``piecewise(y - x, b, x - y, a, b)`` so that a NaN comparison takes ``b`` as NumPy does;
+  ``piecewise(y - x, b, x - y, a, b)`` so that a NaN comparison takes ``b`` as NumPy does
+  (two infinities of the same sign also compare as unordered: ``inf >= inf`` is false);
 * ``np.minimum``/``np.maximum``: ``piecewise(b - a, a, a - b, b, a + b)`` (NaN in, NaN out);
   ``np.clip(x, lo, hi)`` is ``minimum(maximum(x, lo), hi)`` as in NumPy; ``np.sign``;
 * ``log1p``/``expm1`` with Goldberg's and Kahan's corrections (accurate to a few ulps, no
@@ -216,8 +217,11 @@ class DiffslPrinter(CodePrinter):
                 f"({u} - 1)*{x}/log({u}))"
             ), 100
         if kind == "atanh":
+            # log1p(2x / (1 - x)) / 2 near 0; near +-1 that cancels in 1 + 2x / (1 - x),
+            # where log((1 + x) / (1 - x)) / 2 is exact enough (1 + x is exact there).
             (x,) = args
-            return f"0.5*{self.name_text(self._log1p(self.name_text(f'2*{x}/(1 - {x})')))}", 20
+            near0 = self.name_text(self._log1p(self.name_text(f"2*{x}/(1 - {x})")))
+            return f"piecewise(abs({x}) - 0.5, 0.5*log((1 + {x})/(1 - {x})), 0.5*{near0})", 100
         raise self.unsupported(f"{head} (no DiffSL construction named {op.diffsl!r})")
 
 
