@@ -32,6 +32,7 @@ import numpy as np
 
 from ..._errors import BridgeValueError
 from ..._model import FloatArray, ParamSpec, ParamUnflattener
+from ..julia_codegen import module_name
 from .julia_printer import julia_module
 from .numpy_printer import compile_programs, numpy_source
 from .program import build_programs
@@ -97,7 +98,7 @@ class ArrayModel:
             self._julia[module_name] = source
         return source
 
-    def source(self, target: str) -> str:
+    def source(self, target: str = "julia") -> str:
         """The generated code for ``target``: ``"julia"`` or ``"numpy"`` (``"diffsl"`` raises
         TraceError: array models are not printed as DiffSL yet, see docs/array-tracing.md).
 
@@ -110,7 +111,7 @@ class ArrayModel:
             np.matmul(p.reshape(2, 2), u, out=du)
         """
         if target == "julia":
-            return self.julia_source(_module_name(self.name))
+            return self.julia_source(module_name(self.name))
         if target == "numpy":
             return "\n\n\n".join(numpy_source(self.programs[k]) for k in _ORDER) + "\n"
         if target == "diffsl":
@@ -214,12 +215,6 @@ class ArrayModel:
         from ..model import TracedModel
 
         return TracedModel._mismatch(self, *args)  # type: ignore[arg-type]
-
-
-def _module_name(name: str) -> str:
-    words = "".join(c if c.isalnum() else " " for c in name).split()
-    text = "".join(w[:1].upper() + w[1:] for w in words) or "Rhs"
-    return text if text[0].isalpha() else f"M{text}"
 
 
 __all__ = ["ArrayModel"]
