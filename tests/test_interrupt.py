@@ -69,12 +69,14 @@ SCRIPT = textwrap.dedent(
                 long_prob.model
             elif scenario == "solve":
                 start = arm()
-                bridge.solve(long_prob, alg, reltol=1e-12, abstol=1e-14)
+                # maxiters: ~1e9 steps are needed, and with the default budget bridge
+                # would stop such a hopeless run early, long before Ctrl-C.
+                bridge.solve(long_prob, alg, reltol=1e-12, abstol=1e-14, maxiters=10**12)
             elif scenario == "vjp":
                 start = arm()
                 sol, pullback = bridge.vjp(
                     long_prob, alg, saveat=[1e7], reltol=1e-12, abstol=1e-14,
-                    sensealg="ForwardDiffSensitivity",
+                    sensealg="ForwardDiffSensitivity", maxiters=10**12,
                 )
                 pullback(np.ones_like(sol.u))
             elif scenario == "pullback":
