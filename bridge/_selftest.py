@@ -114,19 +114,15 @@ def decay_gradient_adjoint(engine: str) -> tuple[float, float]:
     return _decay_gradient(engine, "InterpolatingAdjoint")
 
 
-def _lotka_volterra(u: Any, p: Any, t: Any) -> Any:
-    x, y = u
-    a, b, c, d = p
-    return [a * x - b * x * y, -c * y + d * x * y]
-
-
 def lotka_volterra_gradient(engine: str) -> tuple[float, float]:
     """The gradient of a random linear loss against central differences of tight solves."""
     import bridge
 
+    from .demo import lotka_volterra
+
     u0, p = np.array([1.0, 1.0]), np.array([1.5, 1.0, 3.0, 1.0])
     saveat = np.linspace(0.0, 5.0, 11)
-    prob = bridge.ODEProblem(_lotka_volterra, u0, (0.0, 5.0), p, name="lotka_volterra")
+    prob = bridge.ODEProblem(lotka_volterra, u0, (0.0, 5.0), p)
     cot = np.random.default_rng(2026).standard_normal((len(saveat), 2))
     _, pullback = bridge.vjp(prob, "Tsit5", saveat=saveat, backend=engine, **_TIGHT)
     g = pullback(cot)
