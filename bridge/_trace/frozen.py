@@ -153,6 +153,8 @@ class Frozen:
 
     def changed(self, func: Callable[..., Any]) -> list[str]:
         """The paths whose values changed since the trace (empty: the model is current)."""
+        if not self.digests:  # the function reads nothing but its arguments
+            return []
         now = snapshot(func)
         return [k for k, v in self.digests.items() if now.get(k) != v]
 

@@ -23,7 +23,7 @@ from .numpy_codegen import compile_program
 from .program import _program
 from .symarray import SymArray, to_objects
 from .tape import Tape
-from .tracer import call_traced
+from .tracer import call_traced, function_label
 
 
 class TracedLoss:
@@ -104,9 +104,7 @@ def trace_loss(
         raise BridgeTypeError(
             f"loss must be a callable loss(u) returning a scalar, got {type(loss).__name__}"
         )
-    label = name or getattr(loss, "__name__", None) or "loss"
-    if label == "<lambda>":
-        label = "loss"
+    label = function_label(loss, name, "loss")
     nt, n = (int(s) for s in shape)
     return TracedLoss(loss, (nt, n), label)
 

@@ -38,7 +38,7 @@ from .frozen import Frozen, snapshot
 from .julia_codegen import julia_module, module_name
 from .numpy_codegen import NumpyFunction, numpy_module_source
 from .program import Program, build_programs
-from .tracer import Trace, trace
+from .tracer import Trace, function_label, trace
 
 #: The module name used for ``TracedModel.key`` (the hash must not depend on the caller's).
 _KEY_MODULE = "BridgeModel"
@@ -298,9 +298,7 @@ def trace_model(
             raise BridgeValueError(
                 f"param_spec {dict(param_spec)} has {total} entries, but n_params={n_params}"
             )
-    label = name or getattr(f, "__name__", None) or "rhs"
-    if label == "<lambda>":
-        label = "rhs"
+    label = function_label(f, name, "rhs")
     code = getattr(f, "__code__", None) if isinstance(f, types.FunctionType) else None
     key = (code, int(n_states), int(n_params), _spec_key(param_spec), label)
     with _LOCK:

@@ -89,6 +89,19 @@ def trace(
     return Trace(name, u_syms, p_syms, t_sym, assignments, outputs, tape.array_ops == 0, switches)
 
 
+def function_label(func: Any, name: str | None, default: str) -> str:
+    """The name messages and generated code use for ``func``: ``name`` if given, else its
+    ``__name__`` (a lambda's ``"<lambda>"`` becomes ``default``).
+
+    Example
+    -------
+    >>> function_label(lambda u: u, None, "rhs"), function_label(len, "n", "rhs")
+    ('rhs', 'n')
+    """
+    label = name or getattr(func, "__name__", None) or default
+    return default if label == "<lambda>" else label
+
+
 def _sizes(n_states: int, n_params: int, spec: Mapping[str, tuple[int, ...]] | None) -> str:
     states = f"u0 has {n_states} state{'s' if n_states != 1 else ''}"
     if spec is not None:
