@@ -19,12 +19,14 @@ dimension ``ndim - k``.
 
 Example
 -------
+>>> import numpy as np
 >>> from bridge._trace.array.tracer import trace_arrays
 >>> from bridge._trace.array.program import build_programs
 >>> tr = trace_arrays(lambda u, p, t: p[:4].reshape(2, 2) @ np.tanh(u), 2, 4, None, "f")
 >>> print(julia_function(build_programs(tr)["f"]))
 function f!(du, u, p, t)
-    mul!(du, transpose(reshape(view(p, 1:4), 2, 2)), tanh.(u))
+    x1 = tanh.(u)
+    mul!(du, transpose(reshape(p, 2, 2)), x1)
     return nothing
 end
 """

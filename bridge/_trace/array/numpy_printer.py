@@ -13,8 +13,9 @@ Example
 >>> tr = trace_arrays(lambda u, p, t: p[:4].reshape(2, 2) @ np.tanh(u), 2, 4, None, "f")
 >>> print(numpy_source(build_programs(tr)["vjp_p"]))
 def vjp_p(v, u, p, t):
-    out = np.empty(4)
-    np.outer(v, np.tanh(u), out=out.reshape(2, 2))
+    out = np.empty((4,))
+    x1 = np.tanh(u)
+    np.outer(v, x1, out=out.reshape(2, 2))
     return out
 """
 

@@ -8,6 +8,7 @@ neural networks grow with the number of parameters.
 
 Example
 -------
+>>> import numpy as np
 >>> def mlp(u, p, t):
 ...     return p[4:6] + p[:4].reshape(2, 2) @ np.tanh(u)
 >>> tr = trace_arrays(mlp, 2, 6, None, "mlp")

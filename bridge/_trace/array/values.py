@@ -18,7 +18,7 @@ Example
 >>> g = Graph()
 >>> u = ArrayValue(g.input("u", (3,)), g, shared=True)
 >>> (np.tanh(u[:2]) * 2.0).node
-%4 = multiply(%3, %2) : (2,)
+%4 = multiply(%2, %3) : (2,)
 """
 
 from __future__ import annotations
