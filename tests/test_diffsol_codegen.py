@@ -193,7 +193,9 @@ CONSTRUCTIONS = [
 ]
 
 
-@pytest.mark.parametrize(("label", "expr", "numpy"), CONSTRUCTIONS, ids=[c[0] for c in CONSTRUCTIONS])
+@pytest.mark.parametrize(
+    ("label", "expr", "numpy"), CONSTRUCTIONS, ids=[c[0] for c in CONSTRUCTIONS]
+)
 def test_construction_agrees_with_numpy_including_nan(label, expr, numpy) -> None:
     """Each construction, compiled by diffsol, against NumPy over special values: equal
     (to a few ulps) where finite, and NaN / the same infinity where NumPy's is."""

@@ -50,6 +50,16 @@ class CompiledModel:
         self.ninputs = int(ode.nparams)
         self._state: bytes | None = None
 
+    def recover(self) -> None:
+        """Compile the source again after a Rust panic, which poisons the ``Ode``'s lock for
+        good (every later call fails with "Failed to acquire lock on ODE solver")."""
+        with self.lock:
+            ds = pydiffsol()
+            if self._state is not None:
+                self.ode = ds.Ode._from_state_bytes(self._state)
+            else:
+                self.ode = ds.Ode(self.source, matrix_type=ds.nalgebra_dense)
+
     def state_bytes(self) -> bytes:
         """diffsol's serialised compiled model (computed on first use, then kept)."""
         with self.lock:

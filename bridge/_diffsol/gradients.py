@@ -16,28 +16,75 @@ the sensitivity solve, so the cotangent has one row per step as ``sol.u`` has.
 
 from __future__ import annotations
 
+import threading
+import warnings
 from collections.abc import Callable
 
 import numpy as np
 
+from .._errors import SolveFailedError, SolverWarning
 from .._model import FloatArray
 from .._solution import DensePullback, Gradients
-from .run import SUCCESS, Integrator, Run, execute
+from .run import SUCCESS, BackwardFailed, Integrator, Run, execute
 
 
 class AdjointPullback:
-    """The pullback of an adjoint forward pass: one diffsol backward solve per call."""
+    """The pullback of an adjoint forward pass: one diffsol backward solve per call.
 
-    def __init__(self, integ: Integrator, method: str, adjoint: tuple[object, object]) -> None:
+    diffsol's backward pass can fail where the forward solve did not, or panic (a right-hand
+    side that depends on t but not on the state, started at t0 != 0: "t is outside of the
+    checkpoints"); the pullback then computes the gradient from forward sensitivities at
+    the same save times, once, says so with a ``SolverWarning``, and uses them from then on.
+    """
+
+    def __init__(
+        self,
+        integ: Integrator,
+        method: str,
+        adjoint: tuple[object, object],
+        grid: FloatArray,
+        *,
+        forward_method: str,
+    ) -> None:
         self.integ = integ
         self.method = method
+        self.forward_method = forward_method
         self.adjoint = adjoint
+        self.grid = grid
         self.m = len(integ.p)
+        self.fallback: DensePullback | None = None
+        self._lock = threading.Lock()
 
     def __call__(self, cotangent: FloatArray) -> Gradients:
-        dgdu = np.ascontiguousarray(cotangent.T)  # diffsol wants (nout, nt)
-        g = self.integ.backward(self.method, self.adjoint, dgdu)
-        return Gradients(u0=np.ascontiguousarray(g[self.m :]), p=np.ascontiguousarray(g[: self.m]))
+        if self.fallback is None:
+            dgdu = np.ascontiguousarray(cotangent.T)  # diffsol wants (nout, nt)
+            try:
+                g = self.integ.backward(self.method, self.adjoint, dgdu)
+            except BackwardFailed as exc:
+                return self._forward(exc)(cotangent)
+            m = self.m
+            return Gradients(u0=np.ascontiguousarray(g[m:]), p=np.ascontiguousarray(g[:m]))
+        return self.fallback(cotangent)
+
+    def _forward(self, why: BackwardFailed) -> DensePullback:
+        with self._lock:
+            if self.fallback is None:
+                run = execute(self.integ, self.forward_method, "fwd_sens", self.grid)
+                if run.retcode != SUCCESS:
+                    raise SolveFailedError(
+                        f"{why}, and forward sensitivities at the same save times ended with "
+                        f"retcode {run.retcode} ({run.message}); try tighter tolerances or "
+                        "another algorithm",
+                        retcode=run.retcode,
+                    )
+                self.fallback = forward_pullback(run, self.integ.n, self.m)
+                warnings.warn(
+                    f"{why}; the gradient comes from forward sensitivities ({run.method}) at "
+                    "the same save times instead",
+                    SolverWarning,
+                    stacklevel=4,
+                )
+        return self.fallback
 
 
 def forward_pullback(run: Run, n: int, m: int) -> DensePullback:
@@ -70,7 +117,7 @@ def vjp_run(
     if mode == "forward":
         return run, forward_pullback(run, integ.n, len(integ.p))
     assert run.adjoint is not None
-    return run, AdjointPullback(integ, run.method, run.adjoint)
+    return run, AdjointPullback(integ, run.method, run.adjoint, grid, forward_method=requested)
 
 
 __all__ = ["AdjointPullback", "forward_pullback", "vjp_run"]
