@@ -192,6 +192,9 @@ def _nonfinite_near(solver: OdeSolver, fun: Rhs, t1: float) -> bool:
     return False
 
 
+_SPACINGS_BOUND = 10.0 * float(np.finfo(np.float64).eps)
+
+
 class _NanWatch:
     """NaN/inf seen at an implicit solver's trial points, until the solver is past them.
 
@@ -426,8 +429,12 @@ def integrate(
             retcode, message = retcodes.UNSTABLE, f"the state became NaN or inf at t={t!r}"
             break
         step = abs(t - t_prev)
-        watch.accepted(t, step)
-        if step < min_step(t) and t != t1:
+        if watch.seen:
+            watch.accepted(t, step)
+        watch.t_now = t
+        # The first test is a cheap bound (10 spacings <= 10 eps |t|) that skips the exact
+        # one on almost every step.
+        if step <= _SPACINGS_BOUND * abs(t) + 1e-322 and step < min_step(t) and t != t1:
             # LSODA keeps accepting steps at the resolution of floats near a singularity
             # (SciPy's other solvers stop there with TOO_SMALL_STEP); stop it the same way.
             tiny += 1
