@@ -253,6 +253,15 @@ class _Pace:
     last window gives the steps still needed. This is how bridge stops an explicit method on
     a stiff problem (its step size is held at the stability limit) or any method whose step
     size has collapsed at a singularity, in seconds instead of after ``maxiters`` steps.
+
+    Why a projection and not a stiffness test: OrdinaryDiffEq's auto-switching estimates
+    |λ| from the last two stages (``eigen_est``) and calls a step stiff when |λ h| exceeds
+    0.9 of the method's stability size for 10 steps in a row; Hairer's DOP853 stops on 15.
+    Measured on SciPy's solvers, that test fired on Van der Pol (μ = 10), which DOP853 then
+    finishes in 113 steps, and stayed below its threshold for RK23 on Robertson, which
+    could never finish. What matters to the user is whether the run can end within
+    ``maxiters``, which the projection answers for any method; the message then says what
+    the likely causes are. (diffrax has no stiffness test: its ``max_steps`` is 4096.)
     """
 
     def __init__(self, t0: float, t1: float, maxiters: int) -> None:
