@@ -121,7 +121,9 @@ def test_float32_is_cast_once_and_back():
     np.testing.assert_allclose(p.grad.numpy(), [-2.0 * np.exp(-0.7)], rtol=1e-6)
 
 
-def test_float64_inputs_are_not_copied(monkeypatch):
+def test_the_problem_owns_its_inputs_and_the_result_is_not_copied(monkeypatch):
+    # The problem keeps its own copies of u0 and p (so a later in-place edit of the tensors
+    # cannot change a pullback); the solution crosses back into torch without a copy.
     import bridge._api
 
     seen = {}
@@ -129,13 +131,16 @@ def test_float64_inputs_are_not_copied(monkeypatch):
 
     def spy(prob, *args, **kw):
         seen["prob"] = prob
-        return real_vjp(prob, *args, **kw)
+        sol, pullback = real_vjp(prob, *args, **kw)
+        seen["u"] = sol.u
+        return sol, pullback
 
     monkeypatch.setattr(bridge._api, "vjp", spy)
     u0, p = tensor([2.0], grad=True), tensor([0.7], grad=True)
-    bt.odeint(decay, u0, tensor([0.0, 1.0]), p, **TIGHT)
-    assert np.shares_memory(seen["prob"].u0, u0.detach().numpy())
-    assert np.shares_memory(seen["prob"].p, p.detach().numpy())
+    u = bt.odeint(decay, u0, tensor([0.0, 1.0]), p, **TIGHT)
+    assert not np.shares_memory(seen["prob"].u0, u0.detach().numpy())
+    assert not np.shares_memory(seen["prob"].p, p.detach().numpy())
+    assert np.shares_memory(u.detach().numpy(), seen["u"])
 
 
 def test_in_place_edit_before_backward_is_refused():
