@@ -11,8 +11,8 @@ from bridge._algorithms import ALGORITHMS
 from bridge._reference import BACKEND, forward, methods
 from bridge._reference.backend import sensitivity_mode
 from bridge._reference.driver import Trajectory, integrate
-from tests.handmodel import HandModel, decay
 from bridge._validate import check_options
+from tests.handmodel import HandModel, decay
 
 
 def pendulum(t, y):
@@ -121,3 +121,21 @@ def test_adjoint_records_its_stats():
     )
     pullback(np.ones_like(sol.u))
     assert sol.extra["adjoint_stats"].nf > 0
+
+
+def test_nan_watch_forgets_an_overshoot_but_not_a_nan_it_is_creeping_up_on():
+    from bridge._reference.driver import _NanWatch
+
+    watch = _NanWatch()
+    f = watch.wrap(lambda t, y: np.array([np.nan if t > 5 else 1.0]))
+    f(6.0, np.zeros(1))  # a trial 6 ahead of t_now = 0 met a NaN
+    assert watch.seen and watch.reach == 6.0
+    watch.accepted(1.0, 1.0)  # shorter steps: still creeping up on it
+    assert watch.seen
+    watch.accepted(8.0, 7.0)  # a step longer than the trial: the NaN is behind
+    assert not watch.seen
+    f(20.0, np.zeros(1))
+    for k in range(_NanWatch.QUIET):
+        assert watch.seen
+        watch.accepted(8.0 + 0.1 * (k + 1), 0.1)  # no new NaN for QUIET steps
+    assert not watch.seen

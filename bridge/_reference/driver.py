@@ -200,13 +200,17 @@ class _NanWatch:
 
     Implicit solvers meet a NaN inside Newton iterations, at trial points, and answer by
     shrinking the step until it is too small. The flag stays set while the accepted steps
-    are shorter than the trial that met the NaN (the solver is creeping up on it), and is
-    cleared by an accepted step at least that long (the NaN was an overshoot left behind).
+    are shorter than the trial that met the NaN and NaNs keep coming (the solver is creeping
+    up on them), and is cleared by an accepted step at least that long, or by ``QUIET``
+    accepted steps without a new one (the NaN was an overshoot left behind).
     """
+
+    QUIET = 50
 
     def __init__(self) -> None:
         self.seen = False
         self.reach = 0.0
+        self.quiet = 0
         self.t_now = 0.0
 
     def wrap(self, fun: Rhs) -> Rhs:
@@ -215,12 +219,14 @@ class _NanWatch:
             if not retcodes.is_finite(np.asarray(out)):
                 self.seen = True
                 self.reach = max(self.reach, abs(t - self.t_now))
+                self.quiet = 0
             return out
 
         return watched
 
     def accepted(self, t: float, step: float) -> None:
-        if self.seen and step >= self.reach > 0:
+        self.quiet += 1
+        if (step >= self.reach > 0) or self.quiet >= self.QUIET:
             self.seen, self.reach = False, 0.0
         self.t_now = t
 
