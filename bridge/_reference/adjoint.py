@@ -61,7 +61,8 @@ def prefers_forward(n_save: int, n_steps: int, n: int, m: int) -> bool:
     >>> prefers_forward(10**6, 60, 2, 4), prefers_forward(100, 60, 2, 4)
     (True, False)
     """
-    return n_save > SAVES_PER_STEP * max(n, 1) * max(n_steps, 1) and (
+    # A save per step (saveat=None) is n_steps + 1 points: never a reason to switch.
+    return n_save > SAVES_PER_STEP * max(n, 1) * (n_steps + 1) and (
         n * (n + m + 1) <= FORWARD_SIZE_LIMIT
     )
 
@@ -220,7 +221,10 @@ def vjp(
     """
     run, alg_label = run_forward(prob, alg, opts, dense=True, what="solve for the adjoint")
     n_save, n_steps = len(run.t), run.stats.naccept
-    if run.retcode == "Success" and prefers_forward(n_save, n_steps, prob.n_states, prob.n_params):
+    dense_saves = opts.saveat is not None and prefers_forward(
+        n_save, n_steps, prob.n_states, prob.n_params
+    )
+    if run.retcode == "Success" and dense_saves:
         return forward.vjp(
             prob,
             alg,
