@@ -114,6 +114,12 @@ class BridgeAdapter(Adapter):
             import bridge
         except ImportError as exc:
             return f"bridge does not import: {exc}"
+        if self.backend == "diffsol":
+            from bridge import _diffsol
+
+            reason = _diffsol.availability()
+            if reason is not None:
+                return reason
         if self.backend == "julia":
             from bridge import _julia
 
@@ -150,6 +156,75 @@ class BridgeAdapter(Adapter):
             return Grad(np.asarray(g.u0), np.asarray(g.p), None)
 
         return Runner(forward, gradient, method=prob.alg, grad_method="vjp, sensealg=auto")
+
+
+# --- pydiffsol, by hand --------------------------------------------------------------------
+
+
+class PydiffsolAdapter(Adapter):
+    """pydiffsol used directly, as its documentation shows: the problem's hand-written DiffSL
+    (``Problem.diffsl``), the same diffsol method bridge maps the algorithm to, the same
+    tolerances; ``solve_dense`` at the save times. The gradient takes the same route as
+    bridge's ``sensealg="auto"`` on diffsol (forward sensitivities up to
+    ``bridge._diffsol.methods.FORWARD_MAX_INPUTS`` inputs, else the discrete adjoint), with
+    the sensitivity (or parameter-quadrature) tolerances set to the solve's, so that the
+    bridge[diffsol]/pydiffsol ratio is bridge's overhead. Compiling happens in setup."""
+
+    name = "pydiffsol (hand-written)"
+    dists = ("pydiffsol",)
+
+    def unavailable(self) -> str | None:
+        missing = _installed("pydiffsol")
+        if missing:
+            return missing
+        import pydiffsol
+
+        if pydiffsol.default_enabled_jit_backend() is None:
+            return "this pydiffsol build has no JIT backend"
+        return None
+
+    def unsupported(self, prob: Problem) -> str | None:
+        return None if prob.diffsl else "no hand-written DiffSL for this problem"
+
+    def setup(self, prob: Problem) -> Runner:
+        import pydiffsol as ds
+
+        from bridge._diffsol.methods import FORWARD_MAX_INPUTS, METHODS, gradient_method
+
+        method = METHODS[prob.alg]
+        ode = ds.Ode(prob.diffsl, matrix_type=ds.nalgebra_dense)
+        ode.ode_solver = getattr(ds, method)
+        ode.rtol, ode.atol = prob.rtol, prob.atol
+        ode.t0 = prob.tspan[0]
+        params = np.concatenate([prob.p, prob.u0])
+        ts = np.ascontiguousarray(prob.saveat)
+        n, m = prob.n_states, prob.n_params
+        forward_mode = n + m <= FORWARD_MAX_INPUTS
+
+        def forward() -> Forward:
+            sol = ode.solve_dense(params, ts)
+            return Forward(np.ascontiguousarray(sol.ys.T), None)
+
+        def gradient() -> Grad:
+            if forward_mode:
+                ode.sens_rtol, ode.sens_atol = prob.rtol, prob.atol
+                sol = ode.solve_fwd_sens(params, ts)
+                two_u = 2.0 * sol.ys
+                g = np.array([np.sum(two_u * s) for s in sol.sens])
+            else:
+                ode.ode_solver = getattr(ds, gradient_method(method, "adjoint")[0])
+                ode.param_rtol, ode.param_atol = prob.rtol, prob.atol
+                sol, checkpoint = ode.solve_adjoint_fwd(params, ts)
+                g = np.ravel(ode.solve_adjoint_bkwd(sol, checkpoint, 2.0 * sol.ys))
+                ode.ode_solver = getattr(ds, method)
+            return Grad(g[m:], g[:m], None)
+
+        return Runner(
+            forward,
+            gradient,
+            method=method,
+            grad_method="forward sensitivities" if forward_mode else "discrete adjoint",
+        )
 
 
 # --- SciPy ---------------------------------------------------------------------------------
@@ -454,7 +529,9 @@ def all_adapters() -> list[Adapter]:
     """Every tool, bridge's backends first (the table's ratios are bridge/peer)."""
     return [
         BridgeAdapter("julia"),
+        BridgeAdapter("diffsol"),
         BridgeAdapter("reference"),
+        PydiffsolAdapter(),
         ScipyAdapter(),
         DiffraxAdapter(),
         TorchdiffeqAdapter(adjoint=False),

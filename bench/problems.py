@@ -11,6 +11,11 @@ Every problem carries its right-hand side twice:
 
 ``tests/test_bench_smoke.py`` checks that the two forms agree, so the peers solve the same ODE.
 
+A third form, ``diffsl``, is the same right-hand side written by hand in DiffSL (the
+language of diffsol, https://github.com/martinjrobins/diffsl), for the hand-written
+pydiffsol peer: its inputs are p followed by u0 (``ic``), as bridge's generated DiffSL has
+them, so that the two solve the same model from the same input vector.
+
 Changing anything here changes the stored reference solutions: rerun
 ``python bench/run.py --recompute-references`` afterwards.
 """
@@ -75,6 +80,8 @@ class Problem:
     error_tmax: float | None = None
     grad_reference: bool = True
     p_bridge: Any = None
+    #: The right-hand side in DiffSL, written by hand (inputs: p, then u0).
+    diffsl: str = ""
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -119,6 +126,13 @@ def lotka_volterra_xp(u: Any, p: Any, t: Any, xp: Any) -> Any:
     return xp.stack([p[0] * x - p[1] * x * y, -p[2] * y + p[3] * x * y])
 
 
+LOTKA_VOLTERRA_DIFFSL = """
+in_i { a = 0, b = 0, c = 0, d = 0, x0 = 0, y0 = 0 }
+u_i { x = x0, y = y0 }
+F_i { a * x - b * x * y, -c * y + d * x * y }
+"""
+
+
 # --- Lorenz --------------------------------------------------------------------------------
 
 
@@ -134,6 +148,13 @@ def lorenz_xp(u: Any, p: Any, t: Any, xp: Any) -> Any:
     return xp.stack([p[0] * (y - x), x * (p[1] - z) - y, x * y - p[2] * z])
 
 
+LORENZ_DIFFSL = """
+in_i { sigma = 0, rho = 0, beta = 0, x0 = 0, y0 = 0, z0 = 0 }
+u_i { x = x0, y = y0, z = z0 }
+F_i { sigma * (y - x), x * (rho - z) - y, x * y - beta * z }
+"""
+
+
 # --- Robertson -----------------------------------------------------------------------------
 
 
@@ -146,6 +167,13 @@ def robertson(u: Any, p: Any, t: Any) -> list[Any]:
         k1 * y1 - k2 * y2 * y2 - k3 * y2 * y3,
         k2 * y2 * y2,
     ]
+
+
+ROBERTSON_DIFFSL = """
+in_i { k1 = 0, k2 = 0, k3 = 0, a0 = 0, b0 = 0, c0 = 0 }
+u_i { a = a0, b = b0, c = c0 }
+F_i { -k1 * a + k3 * b * c, k1 * a - k2 * b * b - k3 * b * c, k2 * b * b }
+"""
 
 
 def robertson_xp(u: Any, p: Any, t: Any, xp: Any) -> Any:
@@ -182,6 +210,15 @@ def reaction_chain_xp(u: Any, p: Any, t: Any, xp: Any) -> Any:
     return xp.concatenate([-v[:1], v[:-1] - v[1:]])
 
 
+# Vectorised, as a DiffSL user writes it (bridge's scalar tracer prints 50 equations).
+REACTION_CHAIN_DIFFSL = f"""
+in_i {{ (0:{CHAIN_N}): k = 0, km = 0, ({CHAIN_N + 1}:{2 * CHAIN_N + 1}): ic = 0 }}
+u_i {{ ic_i }}
+v_i {{ k_i * u_i / (km + u_i) }}
+F_i {{ (0:1): -v_i[0:1], (1:{CHAIN_N}): v_i[0:{CHAIN_N - 1}] - v_i[1:{CHAIN_N}] }}
+"""
+
+
 # --- neural ODE ----------------------------------------------------------------------------
 
 NN_HIDDEN = 16
@@ -204,6 +241,25 @@ def neural_ode_xp(u: Any, p: Any, t: Any, xp: Any) -> Any:
     w2 = p[3 * h : 5 * h].reshape(2, h)
     b2 = p[5 * h : 5 * h + 2]
     return w2 @ xp.tanh(w1 @ u + b1) + b2
+
+
+def neural_ode_diffsl() -> str:
+    """The MLP in DiffSL, one equation per hidden unit: DiffSL 0.12 has no way to view a slice
+    of the input vector as a matrix that is both right and quick to compile (docs/diffsl.md),
+    so this is how a DiffSL user writes it, and what bridge generates."""
+    h = NN_HIDDEN
+    w1 = [[f"w1r{i}c{j}" for j in range(2)] for i in range(h)]
+    w2 = [[f"w2r{i}c{j}" for j in range(h)] for i in range(2)]
+    b1 = [f"b1r{i}" for i in range(h)]
+    b2 = [f"b2r{i}" for i in range(2)]
+    names = [v for row in w1 for v in row] + b1 + [v for row in w2 for v in row] + b2
+    lines = ["in_i { " + ", ".join(f"{v} = 0" for v in [*names, "x0", "y0"]) + " }"]
+    lines.append("u_i { x = x0, y = y0 }")
+    for i in range(h):
+        lines.append(f"h{i} {{ tanh({w1[i][0]} * x + {w1[i][1]} * y + {b1[i]}) }}")
+    out = [" + ".join(f"{w2[r][j]} * h{j}" for j in range(h)) + f" + {b2[r]}" for r in range(2)]
+    lines.append("F_i { " + ", ".join(out) + " }")
+    return "\n".join(lines) + "\n"
 
 
 def _nn_params() -> dict[str, FloatArray]:
@@ -240,6 +296,7 @@ def build_problems() -> list[Problem]:
     return [
         Problem(
             name="lotka_volterra",
+            diffsl=LOTKA_VOLTERRA_DIFFSL,
             title="Lotka–Volterra",
             f=lotka_volterra,
             f_xp=lotka_volterra_xp,
@@ -253,6 +310,7 @@ def build_problems() -> list[Problem]:
         ),
         Problem(
             name="lorenz",
+            diffsl=LORENZ_DIFFSL,
             title="Lorenz (0–100)",
             f=lorenz,
             f_xp=lorenz_xp,
@@ -273,6 +331,7 @@ def build_problems() -> list[Problem]:
         ),
         Problem(
             name="robertson",
+            diffsl=ROBERTSON_DIFFSL,
             title="Robertson (stiff)",
             f=robertson,
             f_xp=robertson_xp,
@@ -287,6 +346,7 @@ def build_problems() -> list[Problem]:
         ),
         Problem(
             name="reaction_chain",
+            diffsl=REACTION_CHAIN_DIFFSL,
             title="Reaction chain (50 states)",
             f=reaction_chain,
             f_xp=reaction_chain_xp,
@@ -300,6 +360,7 @@ def build_problems() -> list[Problem]:
         ),
         Problem(
             name="neural_ode",
+            diffsl=neural_ode_diffsl(),
             title="Neural ODE (2→16→2 tanh)",
             f=neural_ode,
             f_xp=neural_ode_xp,

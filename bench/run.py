@@ -494,9 +494,10 @@ def run_cell(
 
 
 def primary_bridge(rows: Sequence[Row]) -> str | None:
-    """The bridge row the ratios are taken against: Julia when it ran, else reference."""
+    """The bridge row the ratios are taken against: the engine ``backend="auto"`` would pick
+    (Julia when it ran, else diffsol, else the reference backend)."""
     names = {r.tool for r in rows if r.forward is not None}
-    for name in ("bridge[julia]", "bridge[reference]"):
+    for name in ("bridge[julia]", "bridge[diffsol]", "bridge[reference]"):
         if name in names:
             return name
     return None
@@ -646,6 +647,7 @@ def render_markdown(results: dict[str, Any]) -> str:
         "",
         *render_summary(results),
         "",
+        *render_diffsol_targets(results),
         "## All measurements",
         "",
         "| problem | tool | method | forward ms | bridge/peer | gradient ms | bridge/peer "
@@ -692,6 +694,89 @@ def render_markdown(results: dict[str, Any]) -> str:
     if unavailable:
         lines += ["", "## Not run on this machine", "", *unavailable]
     return "\n".join(lines) + "\n"
+
+
+#: The diffsol engine's targets (issue 15): (label, problems, check) where check gets the
+#: rows of one problem by tool and returns (measured value, target met?) or None.
+DIFFSOL = "bridge[diffsol]"
+PYDIFFSOL = "pydiffsol (hand-written)"
+
+
+def _median(rows: dict[str, Any], tool: str, what: str, key: str = "median_s") -> float | None:
+    row = rows.get(tool)
+    if row is None or row["skipped"] or row[what] is None:
+        return None
+    return float(row[what][key])
+
+
+def _ratio_target(
+    num: str, den: str, what: str, limit: float, *, at_least: bool = False
+) -> Callable[[dict[str, Any]], tuple[float, bool] | None]:
+    def check(rows: dict[str, Any]) -> tuple[float, bool] | None:
+        a, b = _median(rows, num, what), _median(rows, den, what)
+        if a is None or b is None:
+            return None
+        ratio = a / b
+        return ratio, (ratio >= limit if at_least else ratio <= limit)
+
+    return check
+
+
+def _first_call_target(what: str, limit_s: float) -> Callable[[dict[str, Any]], Any]:
+    def check(rows: dict[str, Any]) -> tuple[float, bool] | None:
+        first = _median(rows, DIFFSOL, what, "first_s")
+        return None if first is None else (first, first < limit_s)
+
+    return check
+
+
+ALL_PROBLEMS = ("lotka_volterra", "lorenz", "robertson", "reaction_chain", "neural_ode")
+DIFFSOL_TARGETS: list[tuple[str, tuple[str, ...], Callable[[dict[str, Any]], Any]]] = [
+    ("forward ≤ 1.3× hand-written pydiffsol", ALL_PROBLEMS,
+     _ratio_target(DIFFSOL, PYDIFFSOL, "forward", 1.3)),
+    ("gradient ≤ 1.3× hand-written pydiffsol", ALL_PROBLEMS,
+     _ratio_target(DIFFSOL, PYDIFFSOL, "gradient", 1.3)),
+    ("forward ≤ diffrax after JIT", ("lotka_volterra", "robertson", "reaction_chain"),
+     _ratio_target(DIFFSOL, "diffrax", "forward", 1.0)),
+    ("gradient ≤ diffrax after JIT", ("lotka_volterra", "robertson", "reaction_chain"),
+     _ratio_target(DIFFSOL, "diffrax", "gradient", 1.0)),
+    ("first forward call (trace + compile) < 0.5 s", ALL_PROBLEMS,
+     _first_call_target("forward", 0.5)),
+    ("gradient ≥ 30× faster than bridge[reference]", ("robertson",),
+     _ratio_target("bridge[reference]", DIFFSOL, "gradient", 30.0, at_least=True)),
+]  # fmt: skip
+
+
+def render_diffsol_targets(results: dict[str, Any]) -> list[str]:
+    """The diffsol engine's targets, each measured value with met / MISSED (empty when
+    bridge[diffsol] did not run). Ratios are bridge[diffsol] / peer unless the target says
+    otherwise; first calls are seconds."""
+    rows = results["rows"]
+    if not any(r["tool"] == DIFFSOL and r["forward"] for r in rows):
+        return []
+    titles = {k: p["title"] for k, p in results["problems"].items()}
+    lines = [
+        "## diffsol targets (issue 15)",
+        "",
+        "| target | problem | measured | met? |",
+        "|---|---|--:|---|",
+    ]
+    for label, names, check in DIFFSOL_TARGETS:
+        for name in names:
+            if name not in titles:
+                continue
+            cells = {r["tool"]: r for r in rows if r["problem"] == name}
+            outcome = check(cells)
+            if outcome is None:
+                lines.append(f"| {label} | {titles[name]} | — | not measured |")
+                continue
+            value, met = outcome
+            shown = f"{value:.3g} s" if label.startswith("first") else f"{value:.3g}"
+            lines.append(
+                f"| {label} | {titles[name]} | {shown} | {'met' if met else '**MISSED**'} |"
+            )
+    lines += ["", "Why each missed target is missed: docs/diffsl.md (benchmarks).", ""]
+    return lines
 
 
 def render_summary(results: dict[str, Any]) -> list[str]:

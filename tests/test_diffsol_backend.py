@@ -450,3 +450,33 @@ def test_adjoint_backward_panic_falls_back_to_forward_sensitivities_and_says_so(
     # the compiled model survived the panic (its lock is not poisoned)
     ok = bridge.solve(prob, "Tsit5", saveat=saveat, backend="diffsol", **TIGHT)
     np.testing.assert_allclose(ok.u[:, 0], 0.7 + 0.7 * (saveat**2 - 1e-6) / 2, rtol=1e-9)
+
+
+# -- the dependency ----------------------------------------------------------------------------
+def test_pydiffsol_is_a_default_dependency_where_wheels_exist():
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    markers = pytest.importorskip("packaging.markers")
+    requirements = pytest.importorskip("packaging.requirements")
+    default_environment, Requirement = markers.default_environment, requirements.Requirement
+
+    deps = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    reqs = [Requirement(d) for d in deps["project"]["dependencies"]]
+    (req,) = [r for r in reqs if r.name == "pydiffsol"]
+    assert str(req.specifier) in ("<0.7,>=0.6.2", ">=0.6.2,<0.7")
+    assert req.marker is not None
+    base = default_environment()
+    platforms = [  # (sys_platform, platform_machine, platform_release, has a wheel)
+        ("linux", "x86_64", "6.1.0-17-amd64", True),
+        ("linux", "aarch64", "5.15.0", True),
+        ("linux", "armv7l", "5.15.0", False),
+        ("darwin", "arm64", "23.1.0", True),  # macOS 14
+        ("darwin", "arm64", "22.6.0", False),  # macOS 13
+        ("darwin", "x86_64", "23.1.0", False),
+        ("win32", "AMD64", "10.0.22631", True),
+        ("win32", "ARM64", "10.0.22631", False),
+    ]
+    for plat, machine, release, wheel in platforms:
+        env = dict(base, sys_platform=plat, platform_machine=machine, platform_release=release)
+        assert req.marker.evaluate(env) is wheel, (plat, machine, release)

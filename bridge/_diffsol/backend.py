@@ -11,6 +11,7 @@ Example
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -41,7 +42,24 @@ def compiled_model(prob: ODEProblem, *, reflected: bool = False) -> CompiledMode
     """
     from .._trace.diffsl_codegen import diffsl_source
 
-    return compiled(diffsl_source(prob.model, reflected=reflected))
+    model = prob.model
+    per_model = _COMPILED.get(model)
+    if per_model is None:
+        per_model = {}
+        try:
+            _COMPILED[model] = per_model
+        except TypeError:  # not weak-referenceable: looked up by source each time
+            pass
+    found = per_model.get(reflected)
+    if found is None:
+        found = per_model[reflected] = compiled(diffsl_source(model, reflected=reflected))
+    return found
+
+
+#: The compiled models of each traced model (the source's sha256 is not taken per solve).
+_COMPILED: weakref.WeakKeyDictionary[object, dict[bool, CompiledModel]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import re
+import weakref
 from typing import TYPE_CHECKING
 
 from .._errors import TraceError
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 MAX_MODEL_SIZE = 600
 
 _OPERATION = re.compile(r"[-+*/]|[A-Za-z][A-Za-z0-9]*\(")
+#: model_size per model (this runs before every solve, as the backend is chosen).
+_SIZES: weakref.WeakKeyDictionary[object, int] = weakref.WeakKeyDictionary()
 
 
 def model_size(source: str, n_states: int, n_params: int) -> int:
@@ -55,11 +58,17 @@ def why_not(prob: ODEProblem, *, gradient: bool) -> str | None:
     from .._trace.diffsl_codegen import diffsl_source
 
     model = prob.model
-    try:
-        source = diffsl_source(model)
-    except TraceError as exc:
-        return f"DiffSL cannot express its right-hand side: {exc}"
-    size = model_size(source, prob.n_states, prob.n_params)
+    size = _SIZES.get(model)
+    if size is None:
+        try:
+            source = diffsl_source(model)
+        except TraceError as exc:
+            return f"DiffSL cannot express its right-hand side: {exc}"
+        size = model_size(source, prob.n_states, prob.n_params)
+        try:
+            _SIZES[model] = size
+        except TypeError:  # not weak-referenceable: measured again next time
+            pass
     if size > MAX_MODEL_SIZE:
         return (
             f"the model is too big to compile quickly (size {size}: operations + 2 x states + "

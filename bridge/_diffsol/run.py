@@ -249,10 +249,14 @@ class Integrator:
             run.sens = np.ascontiguousarray(sens.transpose(2, 0, 1))
         if kind == "adjoint":
             run.adjoint = raw
-        rows = np.isfinite(y).all(axis=1)
-        if run.sens is not None:
-            rows &= np.isfinite(run.sens).all(axis=(1, 2))
-        if not rows.all():
+        # A sum is finite when every term is: cheaper than isfinite (overflow is rechecked).
+        finite = math.isfinite(float(y.sum())) and (
+            run.sens is None or math.isfinite(float(run.sens.sum()))
+        )
+        rows: Any = True if finite else np.isfinite(y).all(axis=1)
+        if not finite and run.sens is not None:
+            rows = rows & np.isfinite(run.sens).all(axis=(1, 2))
+        if not np.all(rows):
             k = int(np.argmin(rows))
             where = f"t={self.t_of(s[k]):.6g}"
             return self.cut(run, k, UNSTABLE, f"the state became NaN or infinite at {where}")
