@@ -268,6 +268,19 @@ class ODEProblem:
         text: str = source(target)
         return text
 
+    @classmethod
+    def _with_model(cls, model: Model, tspan: tuple[float, float], name: str) -> ODEProblem:
+        """A problem around a model built elsewhere (an ensemble worker's, compiled from the
+        generated source): u0 and p are zero placeholders, replaced per member by ``remake``.
+        """
+        spec = getattr(model, "param_spec", None)
+        p: Any = np.zeros(model.n_params)
+        if spec is not None:
+            p = {k: np.zeros(shape) for k, shape in spec.items()}
+        prob = cls(model.f, np.zeros(model.n_states), tspan, p, name=name)
+        prob._model = model
+        return prob
+
     def remake(self, *, u0: Any = None, p: Any = None, tspan: Any = None) -> ODEProblem:
         """A copy with some of u0, p, tspan replaced; the traced model is shared.
 

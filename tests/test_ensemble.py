@@ -243,3 +243,37 @@ def test_dask_worker_killed_mid_run_still_yields_every_member(dask_client):
     np.testing.assert_array_equal(esol.u, serial.u)
     assert esol.retcodes == serial.retcodes
     dask_client.wait_for_workers(2, timeout=120)
+
+
+def test_a_traced_lambda_travels_as_generated_source():
+    # A local lambda does not pickle; its traced model does (key + generated NumPy source).
+    k = 0.5
+    prob = bridge.ODEProblem(
+        lambda u, p, t: [-k * p[0] * u[0] + np.sin(t)], [1.0], (0.0, 2.0), [1.0]
+    )
+    eprob = bridge.EnsembleProblem(prob, p=[[0.5], [1.0], [2.0]])
+    kw = {"saveat": TS, "backend": "reference", **TIGHT}
+    serial = bridge.solve(eprob, "Tsit5", **kw)
+    procs = bridge.solve(eprob, "Tsit5", ensemble="processes", **kw)
+    np.testing.assert_allclose(procs.u, serial.u, rtol=1e-13, atol=1e-15)
+    _, pb1 = bridge.vjp(eprob, "Tsit5", **kw)
+    _, pb2 = bridge.vjp(eprob, "Tsit5", ensemble="processes", **kw)
+    cot = np.ones(serial.u.shape)
+    np.testing.assert_allclose(pb2(cot).p, pb1(cot).p, rtol=1e-12)
+
+
+def test_an_array_model_travels_as_generated_source():
+    rng = np.random.default_rng(3)
+    W1, W2 = rng.standard_normal((32, 2)) * 0.5, rng.standard_normal((2, 32)) * 0.5
+
+    def mlp(u, p, t):
+        return p["W2"] @ np.tanh(p["W1"] @ u)
+
+    prob = bridge.ODEProblem(mlp, [1.0, 0.0], (0.0, 1.0), {"W1": W1, "W2": W2})
+    assert type(prob.model).__name__ == "ArrayModel"
+    stacked = {"W1": np.stack([W1, 0.9 * W1]), "W2": np.stack([W2, 1.1 * W2])}
+    eprob = bridge.EnsembleProblem(prob, p=stacked)
+    kw = {"saveat": [0.0, 0.5, 1.0], "backend": "reference", **TIGHT}
+    serial = bridge.solve(eprob, "Tsit5", **kw)
+    procs = bridge.solve(eprob, "Tsit5", ensemble="processes", **kw)
+    np.testing.assert_allclose(procs.u, serial.u, rtol=1e-13, atol=1e-15)

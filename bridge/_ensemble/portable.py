@@ -3,8 +3,9 @@
 ``portable_problem(prob, engine)`` returns a small picklable ``Portable`` with a ``key`` (the
 model's cache key) and ``restore()``, which rebuilds the problem in the worker. A traced
 model travels as its generated NumPy source (``model.portable()``), so the worker needs
-neither the user's function nor SymPy; an engine may add its own compiled form (diffsol's
-pickled ``Ode``) through its backend's ``portable(prob)``. A model without a portable form
+neither the user's function nor SymPy; an engine may add generated text and its own
+compiled form (diffsol's DiffSL and pickled ``Ode``) through its backend's
+``portable_extras(prob) -> (generated, extras)``. A model without a portable form
 (an opaque ``trace=False`` function) travels as the pickled function itself, which must then
 be importable by the worker (defined at module level).
 """
@@ -35,6 +36,23 @@ def _zeros_params(n_params: int, spec: ParamSpec) -> Any:
     if spec is None:
         return np.zeros(n_params)
     return {k: np.zeros(shape) for k, shape in spec.items()}
+
+
+@dataclass(frozen=True)
+class ModelPortable:
+    """A traced model as its generated source (``bridge._trace.portable.PortableModel``),
+    with whatever the engine adds (diffsol: its compiled models, which fill the worker's
+    cache when unpickled)."""
+
+    model: Any
+    extras: tuple[Any, ...] = ()
+
+    @property
+    def key(self) -> str:
+        return str(self.model.key)
+
+    def restore(self) -> ODEProblem:
+        return ODEProblem._with_model(self.model.build(), (0.0, 1.0), str(self.model.name))
 
 
 @dataclass(frozen=True)
@@ -76,14 +94,12 @@ def portable_problem(prob: ODEProblem, engine: str) -> Portable:
             "Julia: solve its ensemble with ensemble='threads' on the Julia backend"
         )
     backend = get_backend(engine)
-    own = getattr(backend, "portable", None)
-    if own is not None:
-        payload: Portable = own(prob)
-        return payload
     model = prob.model
     if hasattr(model, "portable"):
-        built: Portable = model.portable()
-        return built
+        # The engine may carry generated text and compiled forms along (its portable_extras).
+        extras_of = getattr(backend, "portable_extras", None)
+        generated, extras = extras_of(prob) if extras_of is not None else ({}, ())
+        return ModelPortable(model.portable(generated), tuple(extras))
     key = str(getattr(model, "key", f"function:{id(prob.f)}"))
     payload = FunctionPortable(
         key, prob.f, prob.n_states, prob.n_params, prob.param_spec, str(prob.name), prob.trace

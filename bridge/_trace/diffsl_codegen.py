@@ -331,6 +331,9 @@ def diffsl_source(model: Any, *, reflected: bool = False) -> str:
     }
     <BLANKLINE>
     """
+    carried = getattr(model, "generated", None)  # a model rebuilt from its source (portable.py)
+    if carried and (text := carried.get("diffsl-reflected" if reflected else "diffsl")):
+        return str(text)
     programs = getattr(model, "programs", None)
     if not isinstance(programs, Mapping) or not isinstance(programs.get("f"), Program):
         raise TraceError(

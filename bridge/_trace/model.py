@@ -99,6 +99,13 @@ class TracedModel:
     def __repr__(self) -> str:
         return f"TracedModel({self.name!r}, n_states={self.n_states}, n_params={self.n_params})"
 
+    def portable(self, generated: dict[str, str] | None = None) -> Any:
+        """The model as its key and generated NumPy source (``bridge._trace.portable``),
+        with other targets' ``generated`` text carried along, for ensemble workers."""
+        from .portable import scalar_portable
+
+        return scalar_portable(self, generated)
+
     def julia_source(self, module_name: str) -> str:
         """Julia source of ``module <module_name>`` with ``f!``, ``jac!``, ``paramjac!``,
         ``vjp!``, ``vjp_p!`` and the constants ``NSTATES``, ``NPARAMS``.

@@ -170,12 +170,19 @@ def compile_program(
 ) -> tuple[Callable[..., Any], Callable[..., Any]]:
     """The (fast, NumPy) pair of Python functions for ``program``."""
     source, constants = python_source(program)
+    return compile_source(program.name, source, constants, filename)
+
+
+def compile_source(
+    name: str, source: str, constants: dict[str, Any], filename: str
+) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """The (fast, NumPy) pair of Python functions ``name`` from ``python_source`` text."""
     code = compile(source, filename, "exec")
     compiled = []
     for fast in (True, False):
         ns = {**_namespace(fast), **constants}
         exec(code, ns)
-        compiled.append(ns[program.name])
+        compiled.append(ns[name])
     return compiled[0], compiled[1]
 
 
@@ -186,10 +193,39 @@ class NumpyFunction:
     """
 
     def __init__(self, program: Program, model_name: str) -> None:
-        self.program = program
-        self.model_name = model_name
-        self.fast, self.numpy = compile_program(program, f"<bridge {model_name}.{program.name}>")
-        self.sizes = {arg: len(syms) for arg, syms in program.inputs.items()}
+        source, constants = python_source(program)
+        sizes = {arg: len(syms) for arg, syms in program.inputs.items()}
+        self._setup(program.name, program.args, sizes, source, constants, model_name)
+
+    @classmethod
+    def from_source(
+        cls,
+        name: str,
+        args: tuple[str, ...],
+        sizes: dict[str, int],
+        source: str,
+        constants: dict[str, Any],
+        model_name: str,
+    ) -> NumpyFunction:
+        """The function rebuilt from its generated source (an ensemble worker's copy)."""
+        self = cls.__new__(cls)
+        self._setup(name, args, sizes, source, constants, model_name)
+        return self
+
+    def _setup(
+        self,
+        name: str,
+        args: tuple[str, ...],
+        sizes: dict[str, int],
+        source: str,
+        constants: dict[str, Any],
+        model_name: str,
+    ) -> None:
+        self.name, self.args, self.sizes, self.model_name = name, args, sizes, model_name
+        self.source, self.constants = source, constants
+        self.fast, self.numpy = compile_source(
+            name, source, constants, f"<bridge {model_name}.{name}>"
+        )
 
     def __call__(self, *args: Any) -> Any:
         *arrays, t = args
@@ -199,7 +235,7 @@ class NumpyFunction:
             return self.fast(*[a.tolist() for a in arrays], float(t))
         except (ArithmeticError, ValueError, AttributeError, TypeError):
             pass
-        checked = [self._check(name, a) for name, a in zip(self.program.args, arrays, strict=False)]
+        checked = [self._check(name, a) for name, a in zip(self.args, arrays, strict=False)]
         with np.errstate(all="ignore"):
             return self.numpy(*checked, np.float64(t))
 
@@ -207,7 +243,7 @@ class NumpyFunction:
         arr = np.asarray(value, dtype=np.float64)
         if arr.shape != (self.sizes[name],):
             raise BridgeValueError(
-                f"{self.program.name} of model {self.model_name!r}: {name} has shape "
+                f"{self.name} of model {self.model_name!r}: {name} has shape "
                 f"{arr.shape}, expected ({self.sizes[name]},)"
             )
         return arr

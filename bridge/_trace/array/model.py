@@ -33,6 +33,7 @@ import numpy as np
 from ..._errors import BridgeValueError
 from ..._model import FloatArray, ParamSpec, ParamUnflattener
 from ..julia_codegen import module_name
+from ..portable import PortableModel
 from .julia_printer import julia_module
 from .numpy_printer import compile_programs, numpy_source
 from .program import build_programs
@@ -45,80 +46,27 @@ _ORDER = ("f", "vjp", "vjp_p", "jvp")
 _NUMPY_ONLY = ("vjp_up",)
 
 
-class ArrayModel:
-    """A right-hand side traced into whole-array operations (see the module docstring)."""
+class ArrayRuntime:
+    """The Model protocol's numerics from an array model's compiled NumPy functions.
+
+    ``ArrayModel`` is one (built from a trace); an ensemble worker builds another from the
+    generated source alone (``bridge._trace.portable``), without the user's function.
+    """
 
     has_derivatives = True
     #: ``f`` runs the generated code (what the derivatives differentiate).
     f_source = "generated"
 
     def __init__(
-        self, func: Callable[..., Any], traced: ArrayTrace, param_spec: ParamSpec, name: str
+        self, compiled: dict[str, Callable[..., Any]], n_states: int, n_params: int
     ) -> None:
-        # Weakly, as TracedModel does: the cache is keyed weakly on func.
-        self._func: Callable[[], Any] = lambda: func
-        if not isinstance(func, types.MethodType):
-            try:
-                self._func = weakref.ref(func)
-            except TypeError:
-                pass
-        self.trace = traced
-        self.name = name
-        self.n_states = traced.u.shape[0]
-        self.n_params = traced.p.shape[0]
-        self.param_spec = param_spec
-        self._unflatten = ParamUnflattener(param_spec)
-        #: Switches on u or p, with the user's lines (see bridge/_trace/switches.py).
-        self.switches = traced.switches
-        self.programs = build_programs(traced)
-        ordered = [self.programs[k] for k in (*_ORDER, *_NUMPY_ONLY)]
-        compiled = compile_programs(ordered, traced.graph.constants, f"<bridge {name}>")
+        self.n_states = n_states
+        self.n_params = n_params
         self.f_generated = compiled["f"]
         self._vjp_u, self._vjp_p, self._jvp_u = compiled["vjp"], compiled["vjp_p"], compiled["jvp"]
         self._vjp_up = compiled["vjp_up"]
         #: A result computed ahead for the next call (see ``_keep``).
         self._pending: tuple[Any, ...] | None = None
-        self._julia: dict[str, str] = {}
-        self.key = hashlib.sha256(self.julia_source(_KEY_MODULE).encode()).hexdigest()
-        #: The values the trace froze (set by trace_model; see bridge/_trace/frozen.py).
-        self.frozen: Any = None
-
-    def __repr__(self) -> str:
-        return f"ArrayModel({self.name!r}, n_states={self.n_states}, n_params={self.n_params})"
-
-    # -- generated code ---------------------------------------------------------------------
-    def julia_source(self, module_name: str) -> str:
-        """Julia source of ``module <module_name>`` (``f!``, ``jac!``, ``paramjac!``,
-        ``vjp!``, ``vjp_p!``, ``jvp!``, ``NSTATES``, ``NPARAMS``)."""
-        source = self._julia.get(module_name)
-        if source is None:
-            programs = [self.programs[k] for k in _ORDER]
-            constants = self.trace.graph.constants
-            source = julia_module(module_name, programs, constants, self.n_states, self.n_params)
-            self._julia[module_name] = source
-        return source
-
-    def source(self, target: str = "julia") -> str:
-        """The generated code for ``target``: ``"julia"`` or ``"numpy"`` (``"diffsl"`` raises
-        TraceError: array models are not printed as DiffSL yet, see docs/array-tracing.md).
-
-        Example
-        -------
-        >>> from bridge._trace.array.tracer import trace_arrays
-        >>> f = lambda u, p, t: p[:4].reshape(2, 2) @ u
-        >>> m = ArrayModel(f, trace_arrays(f, 2, 4, None, "f"), None, "f")
-        >>> print(m.source("numpy").splitlines()[2])
-            np.matmul(p.reshape(2, 2), u, out=du)
-        """
-        if target == "julia":
-            return self.julia_source(module_name(self.name))
-        if target == "numpy":
-            return "\n\n\n".join(numpy_source(self.programs[k]) for k in _ORDER) + "\n"
-        if target == "diffsl":
-            from ..diffsl_codegen import diffsl_source
-
-            return diffsl_source(self)  # refuses array models, saying why
-        raise BridgeValueError(f"target must be 'julia', 'numpy' or 'diffsl', got {target!r}")
 
     # -- the Model protocol -------------------------------------------------------------------
     def f(self, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
@@ -195,6 +143,87 @@ class ArrayModel:
                 return None
         return value
 
+
+class ArrayModel(ArrayRuntime):
+    """A right-hand side traced into whole-array operations (see the module docstring)."""
+
+    def __init__(
+        self, func: Callable[..., Any], traced: ArrayTrace, param_spec: ParamSpec, name: str
+    ) -> None:
+        # Weakly, as TracedModel does: the cache is keyed weakly on func.
+        self._func: Callable[[], Any] = lambda: func
+        if not isinstance(func, types.MethodType):
+            try:
+                self._func = weakref.ref(func)
+            except TypeError:
+                pass
+        self.trace = traced
+        self.name = name
+        self.param_spec = param_spec
+        self._unflatten = ParamUnflattener(param_spec)
+        #: Switches on u or p, with the user's lines (see bridge/_trace/switches.py).
+        self.switches = traced.switches
+        self.programs = build_programs(traced)
+        ordered = [self.programs[k] for k in (*_ORDER, *_NUMPY_ONLY)]
+        compiled = compile_programs(ordered, traced.graph.constants, f"<bridge {name}>")
+        super().__init__(compiled, traced.u.shape[0], traced.p.shape[0])
+        self._julia: dict[str, str] = {}
+        self.key = hashlib.sha256(self.julia_source(_KEY_MODULE).encode()).hexdigest()
+        #: The values the trace froze (set by trace_model; see bridge/_trace/frozen.py).
+        self.frozen: Any = None
+
+    def __repr__(self) -> str:
+        return f"ArrayModel({self.name!r}, n_states={self.n_states}, n_params={self.n_params})"
+
+    # -- generated code ---------------------------------------------------------------------
+    def julia_source(self, module_name: str) -> str:
+        """Julia source of ``module <module_name>`` (``f!``, ``jac!``, ``paramjac!``,
+        ``vjp!``, ``vjp_p!``, ``jvp!``, ``NSTATES``, ``NPARAMS``)."""
+        source = self._julia.get(module_name)
+        if source is None:
+            programs = [self.programs[k] for k in _ORDER]
+            constants = self.trace.graph.constants
+            source = julia_module(module_name, programs, constants, self.n_states, self.n_params)
+            self._julia[module_name] = source
+        return source
+
+    def source(self, target: str = "julia") -> str:
+        """The generated code for ``target``: ``"julia"`` or ``"numpy"`` (``"diffsl"`` raises
+        TraceError: array models are not printed as DiffSL yet, see docs/array-tracing.md).
+
+        Example
+        -------
+        >>> from bridge._trace.array.tracer import trace_arrays
+        >>> f = lambda u, p, t: p[:4].reshape(2, 2) @ u
+        >>> m = ArrayModel(f, trace_arrays(f, 2, 4, None, "f"), None, "f")
+        >>> print(m.source("numpy").splitlines()[2])
+            np.matmul(p.reshape(2, 2), u, out=du)
+        """
+        if target == "julia":
+            return self.julia_source(module_name(self.name))
+        if target == "numpy":
+            return "\n\n\n".join(numpy_source(self.programs[k]) for k in _ORDER) + "\n"
+        if target == "diffsl":
+            from ..diffsl_codegen import diffsl_source
+
+            return diffsl_source(self)  # refuses array models, saying why
+        raise BridgeValueError(f"target must be 'julia', 'numpy' or 'diffsl', got {target!r}")
+
+    def portable(self, generated: dict[str, str] | None = None) -> PortableModel:
+        """The model as its key and generated NumPy source (what ensemble workers build)."""
+        ordered = [self.programs[k] for k in (*_ORDER, *_NUMPY_ONLY)]
+        source = "\n\n".join(numpy_source(p) for p in ordered)
+        return PortableModel(
+            "array",
+            self.key,
+            self.name,
+            self.n_states,
+            self.n_params,
+            self.param_spec,
+            (source, tuple(np.asarray(c) for c in self.trace.graph.constants)),
+            dict(generated or {}),
+        )
+
     # -- checks shared with the scalar path ---------------------------------------------------
     def f_user(self, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
         from ..model import TracedModel
@@ -217,4 +246,4 @@ class ArrayModel:
         return TracedModel._mismatch(self, *args)  # type: ignore[arg-type]
 
 
-__all__ = ["ArrayModel"]
+__all__ = ["ArrayModel", "ArrayRuntime"]

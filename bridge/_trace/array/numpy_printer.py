@@ -21,7 +21,7 @@ def vjp_p(v, u, p, t):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -210,10 +210,17 @@ def compile_programs(
 ) -> dict[str, Callable[..., Any]]:
     """The programs as Python functions sharing one namespace (NumPy and the constants)."""
     source = "\n\n".join(numpy_source(p) for p in programs)
+    return compile_source(source, constants, filename, [p.name for p in programs])
+
+
+def compile_source(
+    source: str, constants: Sequence[np.ndarray], filename: str, names: Sequence[str]
+) -> dict[str, Callable[..., Any]]:
+    """Functions ``names`` from generated source (``numpy_source`` texts) and its constants."""
     namespace: dict[str, Any] = {"np": np}
     namespace.update({f"C{k + 1}": c for k, c in enumerate(constants)})
     exec(compile(source, filename, "exec"), namespace)
-    return {p.name: namespace[p.name] for p in programs}
+    return {name: namespace[name] for name in names}
 
 
-__all__ = ["NumpyArrayPrinter", "compile_programs", "index_text", "numpy_source"]
+__all__ = ["NumpyArrayPrinter", "compile_programs", "compile_source", "index_text", "numpy_source"]
