@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from . import zygote
 from ._algorithms import ALGORITHMS, SENSEALGS
-from ._api import solve, vjp
+from ._api import solve, value_and_grad, vjp
 from ._backend import BACKENDS, BackendChoice, choose_backend, resolve_backend
 from ._ensemble import ENSEMBLES, EnsembleProblem, EnsembleSolution
 from ._errors import (
@@ -34,7 +34,6 @@ from ._errors import (
     SolverWarning,
     TraceError,
 )
-from ._grad import value_and_grad
 from ._julia import start_julia
 from ._problem import JuliaFunction, ODEProblem
 from ._solution import Gradients, Solution, Stats

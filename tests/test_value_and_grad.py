@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import bridge
-from bridge._grad import value_and_grad
+from bridge import value_and_grad
 from tests.models import lotka_volterra
 
 TIGHT = {"reltol": 1e-10, "abstol": 1e-10, "backend": "reference"}

@@ -9,6 +9,8 @@ compiled into one NumPy function returning ``[value, dL/du...]``.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -109,4 +111,35 @@ def trace_loss(
     return TracedLoss(loss, (nt, n), label)
 
 
-__all__ = ["TracedLoss", "trace_loss"]
+_LOSSES: weakref.WeakKeyDictionary[Any, dict[tuple[int, int], TracedLoss]] = (
+    weakref.WeakKeyDictionary()
+)
+_LOSSES_LOCK = threading.Lock()
+
+
+def cached_trace_loss(
+    loss: Callable[..., Any], shape: tuple[int, int], *, fresh: bool = False
+) -> TracedLoss:
+    """``trace_loss``, cached per loss and shape; traced again when ``fresh`` or when a value
+    the trace froze has changed (as ``trace_model`` does for right-hand sides).
+
+    Example
+    -------
+    >>> def loss(u):
+    ...     return np.sum(u**2)
+    >>> cached_trace_loss(loss, (1, 1)) is cached_trace_loss(loss, (1, 1))
+    True
+    """
+    try:
+        with _LOSSES_LOCK:
+            per_loss = _LOSSES.setdefault(loss, {})
+    except TypeError:  # not weak-referenceable: trace every time
+        per_loss = {}
+    traced = None if fresh else per_loss.get(shape)
+    if traced is None or traced.stale():
+        traced = trace_loss(loss, shape)
+        per_loss[shape] = traced
+    return traced
+
+
+__all__ = ["TracedLoss", "cached_trace_loss", "trace_loss"]
