@@ -480,3 +480,33 @@ def test_pydiffsol_is_a_default_dependency_where_wheels_exist():
     for plat, machine, release, wheel in platforms:
         env = dict(base, sys_platform=plat, platform_machine=machine, platform_release=release)
         assert req.marker.evaluate(env) is wheel, (plat, machine, release)
+
+
+# -- progress ----------------------------------------------------------------------------------
+@needs_diffsol
+@pytest.mark.parametrize("saveat", [None, 0.25], ids=["every-step", "saveat"])
+def test_progress_bar_moves_over_windows_and_the_solution_agrees(saveat, capsys):
+    pytest.importorskip("tqdm")
+    prob = lv_problem()
+    plain = bridge.solve(prob, "Tsit5", saveat=saveat, backend="diffsol", **TIGHT)
+    shown = bridge.solve(prob, "Tsit5", saveat=saveat, progress=True, backend="diffsol", **TIGHT)
+    assert shown.success and shown.alg.endswith("in windows (progress=True)")
+    assert "bridge: solve of 'lotka_volterra' with Tsit5 on diffsol" in capsys.readouterr().err
+    assert shown.t[0] == 0.0 and shown.t[-1] == 10.0
+    if saveat is None:
+        assert shown.stats.naccept == len(shown.t) - 1
+        check = bridge.solve(prob, "Vern9", saveat=shown.t, backend="reference", **TIGHT)
+        np.testing.assert_allclose(shown.u, check.u, rtol=1e-6, atol=1e-8)
+    else:
+        np.testing.assert_array_equal(shown.t, plain.t)
+        np.testing.assert_allclose(shown.u, plain.u, rtol=1e-6, atol=1e-8)
+
+
+@needs_diffsol
+def test_progress_keeps_failures_as_data():
+    prob = bridge.ODEProblem(lambda u, p, t: u * u, [1.0], (0.0, 2.0))
+    with pytest.warns(bridge.SolverWarning):
+        sol = bridge.solve(prob, "Tsit5", saveat=0.1, progress=True, backend="diffsol")
+    assert sol.retcode in ("DtLessThanMin", "Unstable")
+    np.testing.assert_array_equal(sol.t, np.linspace(0.0, 2.0, 21)[: len(sol.t)])
+    assert len(sol.t) in (10, 11)

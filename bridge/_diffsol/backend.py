@@ -24,7 +24,7 @@ from .compiled import CompiledModel, compiled
 from .gradients import vjp_run
 from .limits import why_not
 from .methods import diffsol_method, label, sensitivity_mode
-from .run import Integrator, Run, execute
+from .run import Integrator, Run, execute, execute_in_windows
 
 if TYPE_CHECKING:
     from .._algorithms import Algorithm
@@ -106,15 +106,38 @@ class DiffsolBackend:
     def solve(self, prob: ODEProblem, alg: Algorithm, opts: SolveOptions) -> Solution:
         run_setup = setup(prob, opts)
         kind = "every" if opts.saveat is None else "dense"
-        run = execute(run_setup.integ, diffsol_method(alg.name), kind)
-        return run_setup.solution(run, alg.name)
+        method = diffsol_method(alg.name)
+        if not opts.progress:
+            return run_setup.solution(execute(run_setup.integ, method, kind), alg.name)
+        from .._progress import Progress
+
+        t0, t1 = prob.tspan
+        bar = Progress(t0, t1, f"solve of {prob.name!r} with {alg.name} on diffsol", bar=True)
+        try:
+            run = execute_in_windows(run_setup.integ, method, kind, bar.update)
+        finally:
+            bar.close()
+        return run_setup.solution(run, alg.name, " in windows (progress=True)")
 
     def vjp(
         self, prob: ODEProblem, alg: Algorithm, opts: SolveOptions, sensealg: str
     ) -> tuple[Solution, Callable[[FloatArray], Gradients]]:
         run_setup = setup(prob, opts)
         mode = sensitivity_mode(sensealg, prob.n_states + prob.n_params)
-        run, pullback = vjp_run(run_setup.integ, diffsol_method(alg.name), mode)
+        bar = None
+        if opts.progress:  # one diffsol call: the bar can only show it done
+            from .._progress import Progress
+
+            t0, t1 = prob.tspan
+            what = f"solve with sensitivities of {prob.name!r} with {alg.name} on diffsol"
+            bar = Progress(t0, t1, what, bar=True)
+        try:
+            run, pullback = vjp_run(run_setup.integ, diffsol_method(alg.name), mode)
+            if bar is not None and len(run.s):
+                bar.update(run_setup.integ.t_of(run.s[-1]), run.steps or 0)
+        finally:
+            if bar is not None:
+                bar.close()
         what = "forward sensitivities" if mode == "forward" else "discrete adjoint"
         if sensealg not in ("auto", "ForwardDiffSensitivity"):
             what += f" (for {sensealg})"
