@@ -96,8 +96,9 @@ def default_inputs(rhs_or_problem: Any, u0: Any, p: Any) -> tuple[Any, Any]:
     (array([1.]), array([], dtype=float64))
     """
     if isinstance(rhs_or_problem, ODEProblem):
-        u0 = rhs_or_problem.u0 if u0 is None else u0
-        p = rhs_or_problem.p if p is None else p
+        # copies: the problem's arrays are read-only, and torch warns on wrapping those
+        u0 = rhs_or_problem.u0.copy() if u0 is None else u0
+        p = rhs_or_problem.p.copy() if p is None else p
     return u0, (np.zeros(0) if p is None else p)
 
 
