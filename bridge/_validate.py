@@ -141,9 +141,7 @@ def as_tspan(value: Any) -> tuple[float, float]:
     >>> as_tspan((0, 1)), as_tspan(np.array([0.0, 2.0]))
     ((0.0, 1.0), (0.0, 2.0))
     """
-    if isinstance(value, (set, frozenset, dict)) or (
-        not isinstance(value, (str, bytes)) and hasattr(value, "keys") and hasattr(value, "values")
-    ):
+    if isinstance(value, (set, frozenset, Mapping)):
         kind = "set" if isinstance(value, (set, frozenset)) else "mapping"
         raise BridgeTypeError(
             f"tspan must be an ordered pair (t0, t1) such as a tuple, got the {kind} "
