@@ -61,9 +61,11 @@ SENSEALG_MODES: dict[str, str] = {
     "BacksolveAdjoint": "adjoint",
 }
 
-#: ``auto`` uses forward sensitivities up to this many inputs (n + m), measured in
-#: bench/bench_diffsol_crossover.py (see docs/diffsol.md).
-FORWARD_MAX_INPUTS = 60
+#: ``auto`` uses forward sensitivities up to this many inputs (n + m). Measured with
+#: bench/bench_diffsol.py (docs/diffsl.md): the adjoint wins from n + m = 9 on a sparse
+#: chain (9x at 99) but only from ~60 on dense coupling (forward 2.8x faster at 12);
+#: at 30 the wrong choice costs at most ~1.9x either way, and forward is the more accurate.
+FORWARD_MAX_INPUTS = 30
 
 
 #: (method, kind of solve) -> the method that runs instead, and why (measured; docs/diffsl.md).
