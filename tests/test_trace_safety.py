@@ -318,3 +318,22 @@ def test_sympy_numbers_are_plain_numbers() -> None:
     prob = bridge.ODEProblem(lambda u, p, t: [sp.Rational(1, 2) * -u[0]], [1.0], (0.0, 1.0))
     sol = bridge.solve(prob, "Tsit5", saveat=[1.0], **TIGHT)
     np.testing.assert_allclose(sol.u[-1], [math.exp(-0.5)], rtol=1e-7)
+
+
+def test_booleans_used_as_numbers_trace_as_numpy_reads_them():
+    # u * True is u; a comparison used as a number is an indicator, recorded as a switch.
+    prob = bridge.ODEProblem(lambda u, p, t: -u * True, [1.0], (0.0, 1.0))
+    sol = bridge.solve(prob, "Tsit5", saveat=[1.0], backend="reference", reltol=1e-10, abstol=1e-12)
+    np.testing.assert_allclose(sol.u[-1], [np.exp(-1.0)], rtol=1e-8)
+    assert prob.model.switches == ()
+
+    def gated(u, p, t):
+        return [(u[0] > 0.5) * (-p[0] * u[0]) - 0.1 * u[0]]
+
+    prob = bridge.ODEProblem(gated, [1.0], (0.0, 1.0), [1.0])
+    (switch,) = prob.model.switches
+    assert switch.jumps and "comparison used as a number" in switch.kind
+    for u in (0.2, 0.9):
+        np.testing.assert_allclose(
+            prob.model.f(np.array([u]), np.array([1.0]), 0.0), gated([u], [1.0], 0.0)
+        )

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
+from sympy.logic.boolalg import Boolean
 
 from .ops import OPS, UFUNCS
 from .switches import may_jump
@@ -116,9 +117,11 @@ def apply_ufunc(tape: Tape, ufunc: np.ufunc, method: str, inputs: Any, kwargs: A
     if method != "__call__":
         raise tape.error(f"np.{name}.{method} is not supported in traced code")
     arrays = [as_objects(x, tape) for x in inputs]
+    op = UFUNCS.get(name)
+    if op is None or op.name not in _LOGICAL:
+        arrays = [_numeric(tape, a) for a in arrays]
     if name == "matmul":
         return _matmul(tape, *arrays)
-    op = UFUNCS.get(name)
     if op is None:
         raise tape.error(
             f"{_ufunc_name(ufunc)} is not supported in traced code",
@@ -137,6 +140,38 @@ def apply_ufunc(tape: Tape, ufunc: np.ufunc, method: str, inputs: Any, kwargs: A
     except (TypeError, ValueError, AttributeError) as exc:
         raise tape.error(f"np.{name} failed on traced values: {exc}") from exc
     return scalar(result)
+
+
+#: Operations whose operands stay conditions; every other one reads True/False as 1/0.
+_LOGICAL = frozenset({"logical_and", "logical_or", "logical_not"})
+
+
+def _is_condition(e: Any) -> bool:
+    # A SymPy Symbol is a Boolean too (it may stand for one): only non-expressions count.
+    return isinstance(e, Boolean) and not isinstance(e, sp.Expr)
+
+
+def _numeric(tape: Tape, arr: np.ndarray) -> np.ndarray:
+    """Conditions used as numbers, as NumPy reads booleans: ``u * True`` is ``u``, and
+    ``(x > 0) * x`` is ``where(x > 0, 1, 0) * x`` (recorded as a switch that jumps)."""
+    found = [e for e in arr.ravel() if _is_condition(e)]
+    if not found:
+        return arr
+    varying = [e for e in found if e not in (sp.true, sp.false)]
+    if varying:
+        tape.note_switch("a comparison used as a number", varying, True)
+
+    def number(e: Any) -> Any:
+        if e is sp.true:
+            return sp.S.One
+        if e is sp.false:
+            return sp.S.Zero
+        if _is_condition(e):
+            return OPS["where"].sympy(e, sp.S.One, sp.S.Zero)
+        return e
+
+    out = np.frompyfunc(number, 1, 1)(arr)
+    return out if isinstance(out, np.ndarray) else scalar(out)
 
 
 def _ufunc_name(ufunc: np.ufunc) -> str:
