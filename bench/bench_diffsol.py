@@ -81,6 +81,33 @@ def auto_rows() -> list[str]:
     return lines
 
 
+def overhead_rows() -> list[str]:
+    """bridge[diffsol] against hand-written pydiffsol on every benchmark problem, timed in
+    interleaved rounds (bench/run.py times cells one after another, so load on a shared
+    machine lands on one tool and not the other; these ratios are the steadier ones)."""
+    from bench.peers import BridgeAdapter, PydiffsolAdapter
+    from bench.problems import build_problems
+
+    lines = [
+        "## bridge[diffsol] against hand-written pydiffsol (target: within 1.3x)",
+        "",
+        "| problem | forward ms (bridge / by hand) | ratio | gradient ms (bridge / by hand) "
+        "| ratio |",
+        "|---|--:|--:|--:|--:|",
+    ]
+    for prob in build_problems():
+        ours, hand = BridgeAdapter("diffsol").setup(prob), PydiffsolAdapter().setup(prob)
+        assert ours.gradient is not None and hand.gradient is not None
+        fwd = interleaved_ms({"ours": ours.forward, "hand": hand.forward}, rounds=15)
+        grad = interleaved_ms({"ours": ours.gradient, "hand": hand.gradient}, rounds=9)
+        lines.append(
+            f"| {prob.title} | {fwd['ours']:.3g} / {fwd['hand']:.3g} | "
+            f"{fwd['ours'] / fwd['hand']:.2f} | {grad['ours']:.3g} / {grad['hand']:.3g} | "
+            f"{grad['ours'] / grad['hand']:.2f} |"
+        )
+    return lines
+
+
 def chain(u: Any, p: Any, t: Any) -> Any:
     flux = p * u[:-1]
     return np.concatenate([[0.0], flux]) - np.concatenate([flux, [0.0]])
@@ -176,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{describe()}; load average at start {os.getloadavg()[0]:.2f} (shared machine).",
         "",
         *auto_rows(),
+        "",
+        *overhead_rows(),
         "",
         *crossover_rows(),
         "",

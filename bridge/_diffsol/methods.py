@@ -15,9 +15,9 @@ DifferentialEquations.jl       diffsol      why
                                             stiffness (or a singularity): bdf takes over
 =============================  ===========  =============================================
 
-``auto`` was measured (docs/diffsol.md, bench/): Lotka–Volterra at 1e-8 runs tsit45
-(1.08x tsit45 alone, bdf is 4.8x slower); Robertson gives up on tsit45 at the first
-rejected step and runs bdf (1.04x bdf alone).
+``auto`` was measured with bench/bench_diffsol.py (docs/diffsl.md): Lotka–Volterra at 1e-8
+runs tsit45 (0.94–1.06x tsit45 alone; bdf is 2–3x slower); Robertson gives up on tsit45 at
+its first rejected step and runs bdf (1.01–1.21x bdf alone).
 
 Sensitivity methods: ``ForwardDiffSensitivity`` is diffsol's forward sensitivities; every
 adjoint name (``GaussAdjoint``, ``InterpolatingAdjoint``, ``QuadratureAdjoint``,
