@@ -34,6 +34,7 @@ from ._errors import (
     SolverWarning,
     TraceError,
 )
+from ._events import Event
 from ._julia import start_julia
 from ._problem import JuliaFunction, ODEProblem
 from ._solution import Gradients, Solution, Stats
@@ -55,6 +56,7 @@ __all__ = [
     "BridgeWarning",
     "EnsembleProblem",
     "EnsembleSolution",
+    "Event",
     "GradientUnavailableError",
     "GradientWarning",
     "Gradients",

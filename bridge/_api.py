@@ -11,13 +11,21 @@ import numpy as np
 from ._algorithms import check_alg, check_sensealg
 from ._backend import choose_backend, get_backend
 from ._ensemble import EnsembleProblem, EnsembleSolution, solve_ensemble, vjp_ensemble
-from ._errors import BridgeTypeError, GradientUnavailableError, SolveFailedError, SolverWarning
+from ._errors import (
+    BridgeTypeError,
+    BridgeValueError,
+    GradientUnavailableError,
+    SolveFailedError,
+    SolverWarning,
+)
+from ._events import check_events
 from ._problem import ODEProblem
 from ._solution import Gradients, Solution
 from ._validate import (
     DEFAULT_ABSTOL,
     DEFAULT_MAXITERS,
     DEFAULT_RELTOL,
+    SolveOptions,
     check_cotangent,
     check_options,
 )
@@ -50,6 +58,37 @@ def _check_differentiable(prob: ODEProblem) -> None:
         )
 
 
+def _options(
+    prob: ODEProblem | EnsembleProblem,
+    saveat: Any,
+    reltol: Any,
+    abstol: Any,
+    maxiters: Any,
+    progress: Any,
+    events: Any,
+    tstops: Any,
+) -> SolveOptions:
+    """Validate every option of ``solve``/``vjp`` for ``prob`` (events are traced now)."""
+    single = prob.prob if isinstance(prob, EnsembleProblem) else prob
+    opts = check_options(
+        single.tspan,
+        saveat,
+        reltol,
+        abstol,
+        maxiters,
+        progress,
+        events=check_events(events, single),
+        tstops=tstops,
+        n_states=single.n_states,
+    )
+    if isinstance(prob, EnsembleProblem) and opts.extras():
+        raise BridgeValueError(
+            f"{' and '.join(opts.extras())} cannot be used with an EnsembleProblem yet: solve "
+            "the members one by one (bridge.solve(prob.remake(u0=..., p=...), ...))"
+        )
+    return opts
+
+
 def _warn_failure(sol: Solution) -> None:
     """One SolverWarning for a failed solve, at the caller's line.
 
@@ -75,11 +114,13 @@ def solve(
     *,
     saveat: Any = ...,
     reltol: float = ...,
-    abstol: float = ...,
+    abstol: Any = ...,
     maxiters: int = ...,
     progress: bool = ...,
     backend: str | None = ...,
     ensemble: Any = ...,
+    events: Any = ...,
+    tstops: Any = ...,
 ) -> Solution: ...
 
 
@@ -90,11 +131,13 @@ def solve(
     *,
     saveat: Any = ...,
     reltol: float = ...,
-    abstol: float = ...,
+    abstol: Any = ...,
     maxiters: int = ...,
     progress: bool = ...,
     backend: str | None = ...,
     ensemble: Any = ...,
+    events: Any = ...,
+    tstops: Any = ...,
 ) -> EnsembleSolution: ...
 
 
@@ -104,11 +147,13 @@ def solve(
     *,
     saveat: Any = None,
     reltol: float = DEFAULT_RELTOL,
-    abstol: float = DEFAULT_ABSTOL,
+    abstol: Any = DEFAULT_ABSTOL,
     maxiters: int = DEFAULT_MAXITERS,
     progress: bool = False,
     backend: str | None = None,
     ensemble: Any = None,
+    events: Any = None,
+    tstops: Any = None,
 ) -> Solution | EnsembleSolution:
     """Solve an ODE problem.
 
@@ -121,7 +166,8 @@ def solve(
     saveat : float or array_like, optional
         A step (saves t0, t0+Δ, ..., t1) or the times to save at; default: every step.
     reltol, abstol : float
-        Tolerances (DifferentialEquations.jl's defaults 1e-3 and 1e-6).
+        Tolerances (DifferentialEquations.jl's defaults 1e-3 and 1e-6); ``abstol`` may also
+        be one number per state (length n).
     maxiters : int
         Maximum number of steps before giving up with retcode ``"MaxIters"``.
     progress : bool
@@ -133,6 +179,15 @@ def solve(
         Only for an ``EnsembleProblem`` (default ``"serial"``): where its members run.
         ``"threads"`` is parallel on the Julia backend; the other engines hold the GIL and
         use processes instead (with a warning). ``saveat`` is required.
+    events : bridge.Event or list of bridge.Event, optional
+        Where a condition of (u, p, t) crosses zero: record the time (``sol.t_events``),
+        change the state (``affect``), or end the solve (``terminal``; retcode
+        ``"Terminated"``). See docs/events.md for how points are saved at events.
+    tstops : array_like, optional
+        Times the solver must step exactly onto (a dose, a switch on t), inside tspan.
+
+    ``sol(t)`` interpolates the solution densely at any time (or array of times) of the
+    solved span.
 
     Returns
     -------
@@ -151,11 +206,10 @@ def solve(
     prob = _check_problem(prob)
     _check_ensemble(prob, ensemble)
     algorithm = check_alg(alg)
-    tspan = prob.prob.tspan if isinstance(prob, EnsembleProblem) else prob.tspan
-    opts = check_options(tspan, saveat, reltol, abstol, maxiters, progress)
+    opts = _options(prob, saveat, reltol, abstol, maxiters, progress, events, tstops)
     if isinstance(prob, EnsembleProblem):
         return solve_ensemble(prob, algorithm, opts, backend, ensemble or "serial")
-    be = get_backend(choose_backend(backend, prob).name)
+    be = get_backend(choose_backend(backend, prob, opts=opts).name)
     sol = be.solve(prob, algorithm, opts)
     _warn_failure(sol)
     return sol
@@ -168,11 +222,13 @@ def vjp(
     saveat: Any = None,
     sensealg: str = "auto",
     reltol: float = DEFAULT_RELTOL,
-    abstol: float = DEFAULT_ABSTOL,
+    abstol: Any = DEFAULT_ABSTOL,
     maxiters: int = DEFAULT_MAXITERS,
     progress: bool = False,
     backend: str | None = None,
     ensemble: Any = None,
+    events: Any = None,
+    tstops: Any = None,
 ) -> tuple[Any, Callable[[Any], Gradients]]:
     """Solve and return a pullback: gradients of a loss of ``sol.u`` w.r.t. ``u0`` and ``p``.
 
@@ -185,6 +241,12 @@ def vjp(
         A SciMLSensitivity method name: ``"auto"``, ``"ForwardDiffSensitivity"``,
         ``"GaussAdjoint"``, ``"InterpolatingAdjoint"``, ``"QuadratureAdjoint"``,
         ``"BacksolveAdjoint"``. Other arguments are as in ``solve``.
+
+    Gradients include the dependence of every event's time on u0 and p (the jump, or
+    saltation, conditions: docs/events.md), and on the reference engine the switching
+    surfaces of ``np.where``/``np.sign`` on u or p in the right-hand side are handled the
+    same way, internally. A value saved at an event time is the state at the event, which
+    moves with u0 and p.
 
     For an ``EnsembleProblem`` it returns ``(EnsembleSolution, pullback)``: the pullback
     takes a cotangent shaped like ``esol.u`` (N, nt, n) and returns ``Gradients`` with
@@ -210,17 +272,19 @@ def vjp(
     _check_ensemble(prob, ensemble)
     algorithm = check_alg(alg)
     sense = check_sensealg(sensealg)
-    tspan = prob.prob.tspan if isinstance(prob, EnsembleProblem) else prob.tspan
-    opts = check_options(tspan, saveat, reltol, abstol, maxiters, progress)
+    opts = _options(prob, saveat, reltol, abstol, maxiters, progress, events, tstops)
     if isinstance(prob, EnsembleProblem):
         _check_differentiable(prob.prob)
         return vjp_ensemble(prob, algorithm, opts, sense, backend, ensemble or "serial")
     _check_differentiable(prob)
-    if not prob.is_julia:  # a jump on u or p that the solution crosses is not differentiated
-        from ._trace.switches import warn_if_jumps
+    choice = choose_backend(backend, prob, gradient=True, opts=opts)
+    be = get_backend(choice.name)
+    if not prob.is_julia:  # a jump on u or p that the solution crosses, not differentiated
+        handles = getattr(be, "handles_switches", None)
+        if handles is None or not handles(prob.model):
+            from ._trace.switches import warn_if_jumps
 
-        warn_if_jumps(prob.model, stacklevel=2)
-    be = get_backend(choose_backend(backend, prob, gradient=True).name)
+            warn_if_jumps(prob.model, stacklevel=2, engine=choice.name)
     sol, raw_pullback = be.vjp(prob, algorithm, opts, sense)
     if not sol.success:
         _warn_failure(sol)

@@ -50,6 +50,7 @@ __all__ = [
     "get_backend",
     "requested_backend",
     "resolve_backend",
+    "unsupported_options",
 ]
 
 
@@ -58,6 +59,17 @@ class Backend(Protocol):
 
     ``unsupported`` returns None when the engine can run ``prob`` (with gradients when
     ``gradient``), else a sentence saying why not, naming what the user can change.
+
+    Two optional methods, read with ``getattr`` (an engine without them works unchanged):
+
+    * ``unsupported_options(prob, opts, *, gradient) -> str | None``: whether the engine runs
+      the options beyond the basic ones that ``opts`` asks for (``SolveOptions.extras()``:
+      events, tstops, a per-state abstol). An engine without it runs none of them, and is
+      refused by name (``BackendUnsupportedError``) and passed over by ``auto`` when a solve
+      asks for one; so it never sees them (see ``unsupported_options`` below).
+    * ``handles_switches(model) -> bool``: True when the engine's gradients treat the
+      jumping switches of ``model`` (``np.where``/``np.sign`` on u or p) as events on their
+      switching surfaces, so ``bridge.vjp`` need not warn (``GradientWarning``) about them.
     """
 
     name: str
@@ -201,6 +213,36 @@ def get_backend(name: str) -> Backend:
     return backend
 
 
+def unsupported_options(
+    name: str, prob: ODEProblem, opts: SolveOptions | None, *, gradient: bool = False
+) -> str | None:
+    """Why engine ``name`` cannot run the extra options of ``opts`` (None: it can, or none
+    are asked for). Engines declare what they run with ``Backend.unsupported_options``.
+
+    Example
+    -------
+    >>> import bridge
+    >>> from bridge._validate import check_options
+    >>> prob = bridge.ODEProblem(lambda u, p, t: -u, [1.0], (0.0, 1.0))
+    >>> opts = check_options(prob.tspan, None, 1e-3, 1e-6, 100, tstops=[0.5])
+    >>> unsupported_options("reference", prob, opts) is None
+    True
+    """
+    wanted = [] if opts is None else opts.extras()
+    if not wanted:
+        return None
+    backend = get_backend(name)
+    check = getattr(backend, "unsupported_options", None)
+    if check is None:
+        verb = "is" if len(wanted) == 1 else "are"
+        return (
+            f"{' and '.join(wanted)} {verb} not yet available on the {name} engine (it does "
+            "not implement them yet); use backend='reference', or leave them out"
+        )
+    reason: str | None = check(prob, opts, gradient=gradient)
+    return reason
+
+
 def _unavailable(engine: Engine, reason: str) -> BackendUnavailableError:
     cls = JuliaUnavailableError if engine.name == "julia" else BackendUnavailableError
     return cls(
@@ -216,6 +258,7 @@ def choose_backend(
     *,
     gradient: bool = False,
     warn: bool = True,
+    opts: SolveOptions | None = None,
 ) -> BackendChoice:
     """Decide which engine runs ``prob`` (or, without a problem, which would run by default).
 
@@ -229,6 +272,9 @@ def choose_backend(
         Whether gradients will be asked of the solve.
     warn : bool
         Emit the once-per-process ``BridgeBackendWarning`` when auto passes over Julia.
+    opts : SolveOptions, optional
+        The solve's options: engines that do not run the extras it asks for (events, tstops,
+        a per-state abstol) are refused by name and passed over by ``auto``.
 
     Raises
     ------
@@ -250,6 +296,8 @@ def choose_backend(
             raise _unavailable(engine, reason)
         if prob is not None:
             why_not = get_backend(name).unsupported(prob, gradient=gradient)
+            if why_not is None:
+                why_not = unsupported_options(name, prob, opts, gradient=gradient)
             if why_not is not None:
                 raise BackendUnsupportedError(
                     f"backend={name!r} cannot run problem {prob.name!r}: {why_not}"
@@ -260,6 +308,8 @@ def choose_backend(
         reason = engine.availability()
         if reason is None and prob is not None:
             reason = get_backend(engine.name).unsupported(prob, gradient=gradient)
+            if reason is None:
+                reason = unsupported_options(engine.name, prob, opts, gradient=gradient)
         if reason is None:
             break
         skipped.append((engine.name, reason))

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import html
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from ._errors import BackendUnsupportedError, BridgeTypeError, BridgeValueError
 from ._model import FloatArray
 
 #: DifferentialEquations.jl's return codes that count as success (SciMLBase.successful_retcode).
@@ -43,6 +46,60 @@ class Stats:
         return dict(self.__dict__)
 
 
+class Interpolant:
+    """A solution's dense output: ``interpolant(ts)`` for an (k,) array of times in ``span``.
+
+    ``span`` is (t0, t_end) in the direction of integration, t_end being where the solve
+    stopped (t1, a terminal event, or the failure). ``make`` builds the evaluator (a
+    function of the (k,) times returning (k, n) states) on first use, so an engine may
+    solve again densely then (deterministically: the same steps, so it agrees with
+    ``sol.u``); it is built once, under a lock. At an event time the value after the
+    event's affect is returned (the solution is right-continuous).
+
+    Example
+    -------
+    >>> interp = Interpolant((0.0, 1.0), lambda: (lambda ts: np.outer(ts, [1.0, 2.0])))
+    >>> interp(np.array([0.5]))
+    array([[0.5, 1. ]])
+    """
+
+    def __init__(
+        self,
+        span: tuple[float, float],
+        make: Callable[[], Callable[[FloatArray], FloatArray]],
+    ) -> None:
+        self.span = (float(span[0]), float(span[1]))
+        self._make = make
+        self._evaluate: Callable[[FloatArray], FloatArray] | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, ts: FloatArray) -> FloatArray:
+        with self._lock:
+            if self._evaluate is None:
+                self._evaluate = self._make()
+            evaluate = self._evaluate
+        return np.asarray(evaluate(ts), dtype=np.float64)
+
+
+def _times(t: Any) -> tuple[FloatArray, bool]:
+    """``sol(t)``'s argument as a 1-D float array, and whether it was a scalar."""
+    if isinstance(t, (str, bytes, bool, np.bool_)):
+        raise BridgeTypeError(f"sol(t) takes a time or an array of times, got {t!r}")
+    try:
+        arr = np.asarray(t, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise BridgeTypeError(
+            f"sol(t) takes a time or an array of times, got {type(t).__name__}: {exc}"
+        ) from exc
+    if arr.ndim > 1:
+        raise BridgeValueError(
+            f"sol(t) takes a time or a 1-D array of times, got shape {arr.shape}"
+        )
+    if not np.all(np.isfinite(arr)):
+        raise BridgeValueError(f"sol(t): the times must be finite, got {t!r}")
+    return np.atleast_1d(arr), arr.ndim == 0
+
+
 @dataclass
 class Solution:
     """The result of ``bridge.solve``.
@@ -64,6 +121,14 @@ class Solution:
         ``"julia"`` or ``"reference"``.
     message : str
         The solver's own message, if any.
+    t_events : list of ndarray
+        One array per ``bridge.Event`` passed to the solve (in order), holding the times it
+        happened, as SciPy's ``solve_ivp`` gives them (empty without events).
+    u_events : list of ndarray
+        One (k, n) array per Event: the state at each of its times, before its affect.
+
+    Calling the solution, ``sol(t)``, interpolates it densely: a time gives shape (n,), an
+    array of k times (k, n). Times outside the solved span raise an error naming the span.
 
     Example
     -------
@@ -81,11 +146,52 @@ class Solution:
     backend: str
     message: str = ""
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    t_events: list[FloatArray] = field(default_factory=list, repr=False)
+    u_events: list[FloatArray] = field(default_factory=list, repr=False)
+    #: The dense output (``sol(t)``); None when the engine gives none.
+    interpolant: Interpolant | None = field(default=None, repr=False)
 
     @property
     def success(self) -> bool:
         """True when the retcode is one DifferentialEquations.jl counts as success."""
         return self.retcode in SUCCESS_RETCODES
+
+    def __call__(self, t: Any) -> FloatArray:
+        """The solution at time ``t`` (shape (n,)) or at an array of times (shape (k, n)),
+        from the engine's dense output.
+
+        Example
+        -------
+        >>> import bridge
+        >>> prob = bridge.ODEProblem(lambda u, p, t: -u, [1.0], (0.0, 1.0))
+        >>> sol = bridge.solve(prob, "Tsit5", saveat=[1.0], reltol=1e-10, abstol=1e-12,
+        ...                    backend="reference")
+        >>> round(float(sol(0.5)[0]), 8), sol([0.25, 0.5]).shape   # e^-0.5
+        (0.60653066, (2, 1))
+        >>> sol(2.0)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        bridge._errors.BridgeValueError: sol(t) is defined on the solved span [0.0, 1.0], but ...
+        """
+        ts, scalar = _times(t)
+        interp = self.interpolant
+        if interp is None:
+            raise BackendUnsupportedError(
+                f"sol(t) (dense output) is not yet available on the {self.backend} engine; "
+                "ask for the times you need with saveat=..., or solve with backend='reference'"
+            )
+        a, b = interp.span
+        lo, hi = min(a, b), max(a, b)
+        outside = (ts < lo) | (ts > hi)
+        if outside.any():
+            bad = float(ts[int(np.argmax(outside))])
+            ended = "" if self.retcode == "Success" else f" (the solve ended: {self.retcode})"
+            raise BridgeValueError(
+                f"sol(t) is defined on the solved span [{a!r}, {b!r}], but t = {bad!r} lies "
+                f"outside it{ended}"
+            )
+        out = interp(ts)
+        return out[0] if scalar else out
 
     def __repr__(self) -> str:
         nt, n = self.u.shape

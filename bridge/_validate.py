@@ -194,14 +194,99 @@ def _check_reltol(rt: float) -> float:
 
 @dataclass(frozen=True)
 class SolveOptions:
-    """Validated solver options, shared by every backend."""
+    """Validated solver options, shared by every backend.
+
+    ``events``, ``tstops`` and a per-state ``abstol_vector`` are options an engine must
+    declare it runs (``Backend.unsupported_options``, see ``bridge/_backend.py``); an engine
+    that does not is refused by name and passed over by ``auto``, so it never sees them.
+    """
 
     saveat: FloatArray | None
     reltol: float
+    #: The absolute tolerance; with a per-state ``abstol_vector``, its smallest entry (for
+    #: code that needs one number, such as the scale of an adjoint's tolerance).
     abstol: float
     maxiters: int
     #: Show a progress bar over t (tqdm) on the engines that can report progress.
     progress: bool = False
+    #: ``bridge.Event`` objects, in the order given (docs/events.md).
+    events: tuple[Any, ...] = ()
+    #: Times the solver must step exactly onto, sorted in the direction of integration,
+    #: strictly inside tspan; None when there are none.
+    tstops: FloatArray | None = None
+    #: A per-state absolute tolerance (length n), or None for the scalar ``abstol``.
+    abstol_vector: FloatArray | None = None
+
+    @property
+    def atol(self) -> float | FloatArray:
+        """The absolute tolerance as a solver takes it: the vector if given, else the scalar."""
+        return self.abstol if self.abstol_vector is None else self.abstol_vector
+
+    def extras(self) -> list[str]:
+        """The options beyond the basic ones that this solve asks for, for messages.
+
+        Example
+        -------
+        >>> check_options((0.0, 1.0), None, 1e-3, [1e-6, 1e-8], 100, n_states=2).extras()
+        ['a per-state abstol']
+        """
+        wanted = []
+        if self.events:
+            wanted.append("events")
+        if self.tstops is not None:
+            wanted.append("tstops")
+        if self.abstol_vector is not None:
+            wanted.append("a per-state abstol")
+        return wanted
+
+
+def _check_abstol(abstol: Any, n_states: int | None) -> tuple[float, FloatArray | None]:
+    """A scalar abstol, or a per-state one (length n_states), non-negative and finite."""
+    if isinstance(abstol, (str, bytes)) or np.ndim(_scalar(abstol)) == 0:
+        at = as_real(abstol, "abstol")
+        if at < 0:
+            raise BridgeValueError(f"abstol must be non-negative, got {at!r}")
+        return at, None
+    vec = np.array(as_float_vector(abstol, "abstol"))  # our own copy
+    if n_states is not None and vec.shape[0] != n_states:
+        raise BridgeValueError(
+            f"abstol has {vec.shape[0]} entries, but u0 has {n_states} states: give one "
+            "absolute tolerance per state, or a single number for all"
+        )
+    if (vec < 0).any():
+        i = int(np.argmax(vec < 0))
+        raise BridgeValueError(f"abstol must be non-negative, but abstol[{i}] = {float(vec[i])!r}")
+    vec.setflags(write=False)
+    return float(vec.min()), vec
+
+
+def check_tstops(tstops: Any, tspan: tuple[float, float]) -> FloatArray | None:
+    """``tstops`` as the times strictly inside tspan, sorted in the direction of integration
+    (duplicates and the ends of tspan dropped: the solver stops there anyway); None if empty.
+
+    Example
+    -------
+    >>> check_tstops([2.0, 1.0, 2.0, 3.0], (0.0, 3.0))
+    array([1., 2.])
+    """
+    if tstops is None:
+        return None
+    ts = np.array(as_float_vector(tstops, "tstops", allow_empty=True))
+    t0, t1 = tspan
+    lo, hi = min(t0, t1), max(t0, t1)
+    outside = (ts < lo) | (ts > hi)
+    if outside.any():
+        i = int(np.argmax(outside))
+        raise BridgeValueError(
+            f"tstops must lie inside tspan {tspan}, but tstops[{i}] = {float(ts[i])!r} does not"
+        )
+    ts = np.unique(ts[(ts != t0) & (ts != t1)])
+    if t1 < t0:
+        ts = ts[::-1].copy()
+    if ts.size == 0:
+        return None
+    ts.setflags(write=False)
+    return ts
 
 
 def check_options(
@@ -211,11 +296,17 @@ def check_options(
     abstol: Any,
     maxiters: Any,
     progress: Any = False,
+    *,
+    events: tuple[Any, ...] = (),
+    tstops: Any = None,
+    n_states: int | None = None,
 ) -> SolveOptions:
     """Validate solve options against ``tspan``.
 
     ``saveat`` may be None (the solver's own steps), a positive step Δ (t0, t0+Δ, ...,
     and t1), or an array of times inside tspan, sorted in the direction of integration.
+    ``abstol`` is a number or one per state (``n_states`` checks the length); ``events``
+    are already checked (``bridge._events.check_events``); ``tstops`` see ``check_tstops``.
 
     Example
     -------
@@ -223,9 +314,7 @@ def check_options(
     array([0. , 0.5, 1. ])
     """
     rt = _check_reltol(as_real(reltol, "reltol"))
-    at = as_real(abstol, "abstol")
-    if at < 0:
-        raise BridgeValueError(f"abstol must be non-negative, got {at!r}")
+    at, at_vector = _check_abstol(abstol, n_states)
     iters = as_count(maxiters, "maxiters")
     t0, t1 = tspan
     direction = 1.0 if t1 > t0 else -1.0
@@ -267,7 +356,16 @@ def check_options(
         raise BridgeTypeError(f"progress must be True or False, got {_short(progress)}")
     if ts is not None:
         ts.setflags(write=False)
-    return SolveOptions(saveat=ts, reltol=rt, abstol=at, maxiters=iters, progress=bool(progress))
+    return SolveOptions(
+        saveat=ts,
+        reltol=rt,
+        abstol=at,
+        maxiters=iters,
+        progress=bool(progress),
+        events=tuple(events),
+        tstops=check_tstops(tstops, tspan),
+        abstol_vector=at_vector,
+    )
 
 
 def check_cotangent(cotangent: Any, shape: tuple[int, ...]) -> FloatArray:

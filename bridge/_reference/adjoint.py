@@ -40,8 +40,10 @@ from .._progress import Progress
 from .._solution import Gradients, Solution, Stats
 from . import forward
 from .driver import Rhs, Trajectory, integrate
+from .events import EventRun, Hit, add_stats
+from .jumps import adjoint_jump
 from .methods import TAKES_JACOBIAN, for_size, scipy_method
-from .solve import run_forward, to_solution
+from .solve import interpolant, run_forward, to_solution
 
 #: Forward sensitivities replace the jumps when there are more than this many save points
 #: per forward step and state. Measured (vjp + pullback, shared 2-core machine): on
@@ -118,8 +120,7 @@ def adjoint_rhs(
 def backward(
     model: Model,
     p: FloatArray,
-    traj: Trajectory,
-    t0: float,
+    run: EventRun,
     save_t: FloatArray,
     cotangent: FloatArray,
     method: str,
@@ -128,63 +129,75 @@ def backward(
 ) -> tuple[Gradients, Stats]:
     """Run the adjoint from the last save point with a non-zero cotangent back to t0.
 
+    It walks the forward run's segments backwards, each with its own trajectory, adding
+    each save point's cotangent on reaching it and taking each event's transposed jump
+    (``jumps.adjoint_jump``) at the start of the segment it began.
+
     Raises SolveFailedError when a backward segment fails (the gradient would be wrong).
     """
     n, m = model.n_states, model.n_params
     method, sparse = for_size(method, n + m)
-    fun, jac = adjoint_rhs(model, p, traj, sparse)
-    jac_arg = jac if method in TAKES_JACOBIAN else None
     stats = Stats()
     y = np.zeros(n + m)
-    nonzero = np.flatnonzero(np.any(cotangent != 0, axis=1))
-    if nonzero.size == 0:
+    if not np.any(cotangent != 0):
         return Gradients(u0=np.zeros(n), p=np.zeros(m)), stats
-    last = int(nonzero[-1])
     # λ and μ are linear in the cotangent, so the absolute tolerance scales with it: scaling
     # the loss by 1e4 must not demand 1e4 times more relative accuracy. (With the raw
     # abstol, BDF cannot even start on Robertson with cotangents ~1e4 and abstol 1e-12.)
     atol = opts.abstol * max(1.0, float(np.max(np.abs(cotangent))))
-    y[:n] = cotangent[last]
-    # Segments (save_t[i] -> save_t[i-1]) for i = last..1, then save_t[0] -> t0.
-    stops = [*save_t[last - 1 :: -1].tolist(), t0] if last > 0 else [t0]
-    jumps = [*range(last - 1, -1, -1), None]
-    t_start = float(save_t[last])
+    live = False  # y is zero until the first non-zero cotangent: no backward solve needed
     hint: float | None = None
-    for t_end, jump in zip(stops, jumps, strict=True):
-        if t_end != t_start:
-            span = abs(t_end - t_start)
-            run = integrate(
-                fun,
-                t_start,
-                t_end,
-                y,
-                method,
-                rtol=opts.reltol,
-                atol=atol,
-                maxiters=opts.maxiters,
-                saveat=np.array([t_end]),
-                jac=jac_arg,
-                first_step=None if hint is None else min(hint, span),
-                progress=progress,
+
+    def cot(i: int | None) -> FloatArray | None:
+        return None if i is None else cotangent[i]
+
+    def jump(hit: Hit) -> None:
+        nonlocal live
+        for i in hit.after:  # values saved at t⁺, after the events
+            y[:n] += cotangent[i]
+        c_pre, c_post = cot(hit.pre), cot(hit.post)
+        if live or any(
+            c is not None and np.any(c != 0) for c in (c_pre, c_post, *map(cot, hit.after))
+        ):
+            y[:n] = adjoint_jump(run.events, p, hit, y[:n], y[n:], c_pre, c_post)
+            live = True
+
+    def leg(fun: Rhs, jac: Any, t_start: float, t_end: float) -> None:
+        nonlocal hint, y
+        if not live or t_end == t_start:
+            return
+        span = abs(t_end - t_start)
+        part = integrate(
+            fun, t_start, t_end, y, method, rtol=opts.reltol, atol=atol,
+            maxiters=opts.maxiters, saveat=np.array([t_end]), jac=jac,
+            first_step=None if hint is None else min(hint, span), progress=progress,
+        )  # fmt: skip
+        add_stats(stats, part.stats)
+        if part.retcode != "Success":
+            raise SolveFailedError(
+                f"the adjoint (backward) solve ended with retcode {part.retcode} between "
+                f"t={float(t_start)!r} and t={float(t_end)!r}: {part.message}",
+                retcode=part.retcode,
             )
-            _add(stats, run.stats)
-            if run.retcode != "Success":
-                raise SolveFailedError(
-                    f"the adjoint (backward) solve ended with retcode {run.retcode} between "
-                    f"t={float(t_start)!r} and t={float(t_end)!r}: {run.message}",
-                    retcode=run.retcode,
-                )
-            y = run.y[-1].copy()
-            hint = run.next_step if run.next_step and run.next_step > 0 else None
-            t_start = t_end
-        if jump is not None:
-            y[:n] += cotangent[jump]
+        y = part.y[-1].copy()
+        hint = part.next_step if part.next_step and part.next_step > 0 else None
+
+    if run.hits and run.hits[-1].terminal:
+        jump(run.hits[-1])
+    for seg in reversed(run.segments):
+        assert seg.traj is not None
+        fun, jac = adjoint_rhs(model, p, seg.traj, sparse)
+        jac_arg = jac if method in TAKES_JACOBIAN else None
+        t_cur = seg.t_end
+        for i in reversed(seg.saves):
+            leg(fun, jac_arg, t_cur, float(save_t[i]))
+            y[:n] += cotangent[i]
+            live = live or bool(np.any(cotangent[i] != 0))
+            t_cur = float(save_t[i])
+        leg(fun, jac_arg, t_cur, seg.t_start)
+        if seg.hit is not None:
+            jump(seg.hit)
     return Gradients(u0=y[:n].copy(), p=y[n:].copy()), stats
-
-
-def _add(total: Stats, part: Stats) -> None:
-    for key, value in part.as_dict().items():
-        setattr(total, key, getattr(total, key) + value)
 
 
 def vjp(
@@ -219,7 +232,9 @@ def vjp(
     >>> bool(abs(g.u0[0] - np.exp(-1)) < 1e-8), bool(abs(g.p[0] + np.exp(-1)) < 1e-8)
     (True, True)
     """
-    run, alg_label = run_forward(prob, alg, opts, dense=True, what="solve for the adjoint")
+    run, alg_label = run_forward(
+        prob, alg, opts, dense=True, what="solve for the adjoint", gradient=True
+    )
     n_save, n_steps = len(run.t), run.stats.naccept
     dense_saves = opts.saveat is not None and prefers_forward(
         n_save, n_steps, prob.n_states, prob.n_params
@@ -234,9 +249,8 @@ def vjp(
         )
     sol = to_solution(run, alg_label + label_suffix)
     model, p, t0 = prob.model, prob.p, prob.tspan[0]
+    sol.interpolant = interpolant(t0, run, lambda: run.at)
     save_t = run.t.copy()
-    traj = run.dense
-    assert traj is not None
     method = scipy_method(alg)
 
     def pullback(cotangent: FloatArray) -> Gradients:
@@ -246,7 +260,7 @@ def vjp(
             t_last, t0, f"adjoint of {prob.name!r} with {alg.name}", bar=opts.progress
         )
         try:
-            grads, stats = backward(model, p, traj, t0, save_t, cotangent, method, opts, progress)
+            grads, stats = backward(model, p, run, save_t, cotangent, method, opts, progress)
         finally:
             progress.close()
         sol.extra["adjoint_stats"] = stats

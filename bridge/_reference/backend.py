@@ -22,10 +22,11 @@ backward step per save point); ``sol.alg`` then says "forward sensitivities (for
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .._errors import GradientUnavailableError
+from .._errors import GradientUnavailableError, GradientWarning
 from .._model import FloatArray
 from .._solution import Gradients, Solution
 from . import adjoint, forward
@@ -82,6 +83,18 @@ class ReferenceBackend:
             )
         return None
 
+    def unsupported_options(
+        self, prob: ODEProblem, opts: SolveOptions, *, gradient: bool
+    ) -> str | None:
+        """Events, tstops and a per-state abstol all run here (docs/events.md)."""
+        return None
+
+    def handles_switches(self, model: object) -> bool:
+        """Jumping switches of scalar-traced models become events in the gradients."""
+        from .._trace.events import switch_events
+
+        return switch_events(model) is not None
+
     def solve(self, prob: ODEProblem, alg: Algorithm, opts: SolveOptions) -> Solution:
         return solve(prob, alg, opts)
 
@@ -98,8 +111,19 @@ class ReferenceBackend:
             )
         mode = sensitivity_mode(sensealg, prob.n_states, prob.n_params)
         if mode == "forward":
-            return forward.vjp(prob, alg, opts)
-        suffix = " + interpolating adjoint"
-        if sensealg not in ("auto", "InterpolatingAdjoint"):
-            suffix += f" (for {sensealg})"
-        return adjoint.vjp(prob, alg, opts, suffix, sensealg)
+            sol, pullback = forward.vjp(prob, alg, opts)
+        else:
+            suffix = " + interpolating adjoint"
+            if sensealg not in ("auto", "InterpolatingAdjoint"):
+                suffix += f" (for {sensealg})"
+            sol, pullback = adjoint.vjp(prob, alg, opts, suffix, sensealg)
+        sliding = sol.extra.get("sliding")
+        if sliding:
+            warnings.warn(
+                f"the solution of {prob.name!r} slides along a switching surface of its "
+                f"right-hand side ({'; '.join(sliding)}): it does not cross it, so the "
+                "gradient there is not exact (the jump conditions assume a crossing)",
+                GradientWarning,
+                stacklevel=3,
+            )
+        return sol, pullback

@@ -136,6 +136,10 @@ class Run:
     next_step: float | None = None
     #: Where the solver stopped: t1 on success, else the failure time (not the last save).
     t_stop: float = 0.0
+    #: True when ``integrate``'s ``stop`` hook ended the run at ``t_stop`` (an event).
+    stopped: bool = False
+    #: The whole state at ``t_stop`` (every column, unlike the saved ``y``).
+    y_stop: FloatArray | None = None
 
 
 def min_step(t: float) -> float:
@@ -339,7 +343,7 @@ def integrate(
     method: str,
     *,
     rtol: float,
-    atol: float,
+    atol: float | FloatArray,
     maxiters: int,
     saveat: FloatArray | None = None,
     jac: Any = None,
@@ -347,6 +351,8 @@ def integrate(
     first_step: float | None = None,
     save_cols: int | None = None,
     progress: Progress | None = None,
+    stop: Callable[[float, float, DenseOutput], float | None] | None = None,
+    save_start: bool = True,
 ) -> Run:
     """Integrate ``y' = fun(t, y)`` from t0 to t1 (either direction) with a SciPy solver.
 
@@ -357,6 +363,12 @@ def integrate(
     them stops early (``_Pace``). Solver trouble never raises: it ends the run with a
     retcode, a message naming the failure time, and the points saved so far. Exceptions
     raised by ``fun`` itself propagate unchanged. ``progress`` hears of every accepted step.
+
+    ``stop(t_prev, t, piece)`` (events, ``bridge/_reference/events.py``) is asked after every
+    accepted step, with the step's interpolant; when it returns a time in (t_prev, t], the
+    run ends there (``Run.stopped``, ``t_stop``, ``y_stop``), having saved the save points
+    strictly before it (with ``saveat=None``, the stop time itself). ``save_start=False``
+    does not save t0 when ``saveat`` is None (a restart whose start is saved already).
 
     Example
     -------
@@ -390,10 +402,14 @@ def integrate(
     ys: list[FloatArray] = []
     nsave = 0 if saveat is None else len(saveat)
     k = 0  # next save point
-    if saveat is None or (nsave and saveat[0] == t0):
+    if saveat is None:
+        if save_start:
+            ts.append(t0)
+            ys.append(np.array(y0[:cols], dtype=np.float64))
+    elif nsave and saveat[0] == t0:
         ts.append(t0)
         ys.append(np.array(y0[:cols], dtype=np.float64))
-        k = 0 if saveat is None else 1
+        k = 1
     breaks: list[float] = [t0]
     pieces: list[DenseOutput] = []
 
@@ -401,6 +417,8 @@ def integrate(
     nsteps = ndense = tiny = 0
     t_prev = t0
     retcode, message = retcodes.SUCCESS, ""
+    stopped_at: float | None = None
+    y_stop: FloatArray | None = None
 
     def collapse_code(code: str) -> str:
         nonfinite = watch.seen or _nonfinite_near(solver, user_fun, t1)
@@ -485,11 +503,22 @@ def integrate(
             break
         if step == 0.0:
             continue  # t did not move: nothing to save, no interval to interpolate
-        t_prev = t
+        t_start, t_prev = t_prev, t
         piece = None
-        if dense:
+        if dense or stop is not None:
             piece = solver.dense_output()
             ndense += 1
+        if stop is not None:
+            assert piece is not None
+            stopped_at = stop(t_start, t, piece)
+            if stopped_at is not None:
+                y_stop = _state_at(stopped_at, solver, piece)
+                k = _save_until(stopped_at, y_stop, piece, saveat, k, direction, cols, ts, ys)
+                if dense:
+                    pieces.append(piece)
+                    breaks.append(stopped_at)
+                break
+        if dense:
             pieces.append(piece)
             breaks.append(t)
         if saveat is None:
@@ -511,7 +540,7 @@ def integrate(
             ys.append(y[:cols].copy())
             j += 1
         k = j
-    if retcode == retcodes.SUCCESS and k < nsave:
+    if retcode == retcodes.SUCCESS and k < nsave and stopped_at is None:
         # The last step may land a rounding error away from t1; the save points that
         # remain lie within that error, so the final state is the right value for them.
         for tk in saveat[k:]:  # type: ignore[index]
@@ -527,5 +556,41 @@ def integrate(
         stats=_stats(solver, method, nsteps, ndense, first_step is None),
         dense=Trajectory(breaks, pieces) if dense else None,
         next_step=getattr(solver, "h_abs", None),
-        t_stop=float(solver.t),
+        t_stop=float(solver.t) if stopped_at is None else stopped_at,
+        stopped=stopped_at is not None,
+        y_stop=np.array(solver.y, dtype=np.float64) if y_stop is None else y_stop,
     )
+
+
+def _state_at(t: float, solver: OdeSolver, piece: Any) -> FloatArray:
+    """The whole state at ``t`` within the last step: exact at its end, else interpolated."""
+    if t == float(solver.t):
+        return np.array(solver.y, dtype=np.float64)
+    return np.asarray(piece(t), dtype=np.float64).copy()
+
+
+def _save_until(
+    t_stop: float,
+    y_stop: FloatArray,
+    piece: Any,
+    saveat: FloatArray | None,
+    k: int,
+    direction: float,
+    cols: int,
+    ts: list[float],
+    ys: list[FloatArray],
+) -> int:
+    """Save what a run stopped at ``t_stop`` owes: the save points strictly before it, or,
+    saving every step, ``t_stop`` itself. Returns the next save point's index."""
+    if saveat is None:
+        ts.append(t_stop)
+        ys.append(y_stop[:cols].copy())
+        return k
+    j = k
+    while j < len(saveat) and direction * (saveat[j] - t_stop) < 0:
+        j += 1
+    if j > k:
+        inside = saveat[k:j]
+        ts.extend(inside.tolist())
+        ys.extend(np.asarray(piece(inside))[:cols].T)
+    return j

@@ -15,6 +15,7 @@ derivatives are needed.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -23,9 +24,11 @@ import scipy.sparse as sp
 
 from .._model import FloatArray, Model
 from .._solution import DensePullback, Gradients, Solution
-from .driver import Rhs, integrate
+from .driver import Rhs
+from .events import EventRun, integrate_events
+from .jumps import forward_transform
 from .methods import TAKES_JACOBIAN, for_size, label, scipy_method
-from .solve import progress_of, to_solution
+from .solve import interpolant, progress_of, to_solution, watched
 
 if TYPE_CHECKING:
     from .._algorithms import Algorithm
@@ -82,6 +85,9 @@ def vjp(
 ) -> tuple[Solution, Callable[[FloatArray], Gradients]]:
     """Solve the augmented system; the pullback contracts the cotangent with S.
 
+    At events and switching surfaces S jumps (``jumps.forward_transform``); a value saved
+    at an event gets the derivative of the state at the (moving) event time.
+
     The pullback owns what it reads (S at the save points, or the dense solution and a copy
     of the save times): editing ``sol.t``, ``sol.u`` or ``prob``'s arrays afterwards does
     not change its answers. With S stored it is a picklable ``DensePullback``.
@@ -108,31 +114,52 @@ def vjp(
     y0[:n] = prob.u0
     y0[n : n + n * n] = np.eye(n).ravel()
     t0, t1 = prob.tspan
-    store = opts.saveat is None or len(opts.saveat) * size <= STORE_LIMIT
-    progress = progress_of(prob, alg, opts, "solve with forward sensitivities", t0, t1)
-    try:
-        run = integrate(
-            fun,
-            t0,
-            t1,
-            y0,
-            method,
-            rtol=opts.reltol,
-            atol=opts.abstol,
-            maxiters=opts.maxiters,
-            saveat=opts.saveat,
-            jac=jac if method in TAKES_JACOBIAN else None,
-            dense=not store,
-            save_cols=None if store else n,
-            progress=progress,
-        )
-    finally:
-        progress.close()
+    events, n_user = watched(prob, opts, gradient=True)
+    # Events put jumps into S, which the dense pullback below does not follow: store S.
+    store = (
+        opts.saveat is None
+        or len(opts.saveat) * size <= STORE_LIMIT
+        or bool(events)
+        or opts.tstops is not None
+    )
+    atol: float | FloatArray = opts.abstol
+    if opts.abstol_vector is not None:  # row j of S is ∂u/∂θ_j: the states' tolerances
+        atol = np.tile(opts.abstol_vector, k + 1)
+    p = prob.p
+
+    def go(dense: bool, options: SolveOptions) -> EventRun:
+        progress = progress_of(prob, alg, options, "solve with forward sensitivities", t0, t1)
+        try:
+            return integrate_events(
+                fun, t0, t1, y0, method, n=n, f=lambda u, t: model.f(u, p, t), p=p,
+                events=events, n_user=n_user, tstops=opts.tstops, rtol=opts.reltol,
+                atol=atol, maxiters=opts.maxiters, saveat=opts.saveat,
+                jac=jac if method in TAKES_JACOBIAN else None, dense=dense,
+                save_cols=None if store else n, progress=progress,
+                transform=forward_transform(events, p, n, m),
+            )  # fmt: skip
+        finally:
+            progress.close()
+
+    run = go(not store, opts)
     sol = to_solution(run, label(alg, method) + label_suffix, n)
     if store:
-        return sol, DensePullback(run.y[:, n:].reshape(len(run.t), k, n), n)
-    traj, save_t = run.dense, run.t.copy()
-    assert traj is not None
+        sens = np.array(run.y[:, n:]).reshape(len(run.t), k, n)
+        for hit in run.hits:  # values saved at an event move with its time
+            if hit.pre is not None:
+                sens[hit.pre] = hit.extra["pre"]
+            if hit.post is not None:
+                sens[hit.post] = hit.extra["post"]
+
+        def dense() -> Any:  # the same steps again, keeping the interpolants
+            at = go(True, dataclasses.replace(opts, progress=False)).at
+            return lambda ts: at(ts)[:, :n]
+
+        sol.interpolant = interpolant(t0, run, dense)
+        return sol, DensePullback(sens, n)
+    save_t = run.t.copy()
+    sol.interpolant = interpolant(t0, run, lambda: lambda ts: run.at(ts)[:, :n])
+    traj = run
 
     def pullback(cotangent: FloatArray) -> Gradients:
         g = np.zeros(k)

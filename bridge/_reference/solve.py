@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .._model import FloatArray, Model
 from .._progress import Progress
-from .._solution import Solution
-from .driver import STIFF_HINT, Rhs, Run, integrate
+from .._solution import Interpolant, Solution
+from .driver import STIFF_HINT, Rhs, Run
+from .events import EventRun, integrate_events
 from .methods import RK_EVALS_PER_ATTEMPT, TAKES_JACOBIAN, label, scipy_method
 
 if TYPE_CHECKING:
@@ -47,10 +50,10 @@ def rhs(model: Model, p: FloatArray) -> tuple[Rhs, Any]:
     return fun, jac
 
 
-def to_solution(run: Run, alg_label: str, n: int | None = None) -> Solution:
+def to_solution(run: Run | EventRun, alg_label: str, n: int | None = None) -> Solution:
     """Wrap a run (optionally keeping only the first ``n`` columns of the state)."""
     u = run.y if n is None else np.ascontiguousarray(run.y[:, :n])
-    return Solution(
+    sol = Solution(
         t=run.t,
         u=u,
         retcode=run.retcode,
@@ -59,6 +62,36 @@ def to_solution(run: Run, alg_label: str, n: int | None = None) -> Solution:
         backend=BACKEND_NAME,
         message=run.message,
     )
+    if isinstance(run, EventRun):
+        sol.t_events, sol.u_events = run.t_events, run.u_events
+        if run.sliding:
+            sol.extra["sliding"] = run.sliding
+    return sol
+
+
+def watched(
+    prob: ODEProblem, opts: SolveOptions, *, gradient: bool = False
+) -> tuple[list[Any], int]:
+    """The traced events a solve watches, and how many of them are the user's (first).
+
+    With ``gradient``, the jumping switches of the right-hand side join them, as events on
+    their switching surfaces (``bridge._trace.events.switch_events``), so that the
+    sensitivities jump where the solution crosses them.
+    """
+    user = [event.traced(prob) for event in opts.events]
+    extra: tuple[Any, ...] = ()
+    if gradient and prob.model.has_derivatives:
+        from .._trace.events import switch_events
+
+        extra = switch_events(prob.model) or ()
+    return [*user, *extra], len(user)
+
+
+def interpolant(
+    t0: float, run: EventRun, make: Callable[[], Callable[[FloatArray], FloatArray]]
+) -> Interpolant:
+    """``sol(t)`` of a run: on its span, from the dense solve ``make`` builds on first use."""
+    return Interpolant((t0, run.t_stop), make)
 
 
 def progress_of(
@@ -90,21 +123,31 @@ def run_forward(
     *,
     dense: bool = False,
     what: str = "solve",
-) -> tuple[Run, str]:
-    """Integrate the problem itself; returns the run and the ``Solution.alg`` label."""
+    gradient: bool = False,
+) -> tuple[EventRun, str]:
+    """Integrate the problem itself (with its events and tstops; with ``gradient``, also
+    stopping at the switching surfaces); returns the run and the ``Solution.alg`` label."""
     method = scipy_method(alg)
-    fun, jac = rhs(prob.model, prob.p)
+    model, p = prob.model, prob.p
+    fun, jac = rhs(model, p)
     t0, t1 = prob.tspan
+    events, n_user = watched(prob, opts, gradient=gradient)
     progress = progress_of(prob, alg, opts, what, t0, t1)
     try:
-        run = integrate(
+        run = integrate_events(
             fun,
             t0,
             t1,
             prob.u0,
             method,
+            n=prob.n_states,
+            f=lambda u, t: model.f(u, p, t),
+            p=p,
+            events=events,
+            n_user=n_user,
+            tstops=opts.tstops,
             rtol=opts.reltol,
-            atol=opts.abstol,
+            atol=opts.atol,
             maxiters=opts.maxiters,
             saveat=opts.saveat,
             jac=jac if method in TAKES_JACOBIAN else None,
@@ -130,4 +173,12 @@ def solve(prob: ODEProblem, alg: Algorithm, opts: SolveOptions) -> Solution:
     ('Success', 'Tsit5 (reference: scipy DOP853)')
     """
     run, alg_label = run_forward(prob, alg, opts)
-    return to_solution(run, alg_label)
+    sol = to_solution(run, alg_label)
+    quiet = dataclasses.replace(opts, progress=False)
+
+    def dense() -> Callable[[FloatArray], FloatArray]:
+        # The same steps again, keeping each step's interpolant: it agrees with sol.u.
+        return run_forward(prob, alg, quiet, dense=True, what="dense solve for sol(t)")[0].at
+
+    sol.interpolant = interpolant(prob.tspan[0], run, dense)
+    return sol

@@ -103,12 +103,21 @@ def _julia_names(program: Program) -> dict[sp.Symbol, str]:
     return names
 
 
-def julia_function(program: Program, helpers: set[str] | None = None) -> str:
-    """The Julia text of one in-place function; adds the NaN helpers it calls to ``helpers``."""
+def julia_function(
+    program: Program, helpers: set[str] | None = None, *, scalar: bool = False
+) -> str:
+    """The Julia text of one in-place function; adds the NaN helpers it calls to ``helpers``.
+
+    ``scalar=True`` prints a program with one entry as a function returning that value,
+    ``<name>(<args>...)`` (an event's condition, for ``ContinuousCallback``).
+    """
     printer = JuliaPrinter(_julia_names(program), program.temps)
     out = program.out
-    lines = [f"function {program.name}!({out}, {', '.join(program.args)})"]
-    if not program.dense:
+    args = ", ".join(program.args)
+    lines = [
+        f"function {program.name}({args})" if scalar else f"function {program.name}!({out}, {args})"
+    ]
+    if not program.dense and not scalar:
         lines.append(f"    fill!({out}, zero(eltype({out})))")
     writes = []
     for index, expr in program.entries:
@@ -117,8 +126,12 @@ def julia_function(program: Program, helpers: set[str] | None = None) -> str:
     defined = [(local, printer.define(expr)) for local, expr in program.assignments]
     for local, text in prune_unused(defined, [t for _, t in writes]):
         lines.append(f"    {local} = {text}")
-    lines.extend(f"    {target} = {text}" for target, text in writes)
-    lines.append("    return nothing")
+    if scalar:
+        ((_, text),) = writes
+        lines.append(f"    return {text}")
+    else:
+        lines.extend(f"    {target} = {text}" for target, text in writes)
+        lines.append("    return nothing")
     lines.append("end")
     if helpers is not None:
         helpers |= printer.helpers

@@ -15,8 +15,10 @@ across the surface (the saltation matrix). So:
   correction, is zero (for a crossing, not a sliding along the surface);
 * a **jump** whose condition depends on u or p (``np.where(x > 0.5, -k*x, -0.1*k*x)``,
   ``np.where(t < p[0], 1, 0)``) makes ``vjp`` wrong whenever the trajectory crosses it;
-  bridge then warns (``GradientWarning``) naming the line. Handling it exactly needs the
-  crossing as an event.
+  the gradient must include the crossing as an event. The reference engine does so
+  (``bridge/_trace/events.py`` ``switch_events``, docs/events.md) for right-hand sides traced
+  as scalar code; elsewhere (other engines, array-traced models) ``bridge.vjp`` warns
+  (``GradientWarning``) naming the line.
 
 A ``np.where`` whose branches agree on the surface (``np.where(x > 0, x, 0)``) is a kink;
 ``may_jump`` proves that for simple conditions and assumes a jump otherwise.
@@ -75,8 +77,10 @@ def state_dependent(
     )
 
 
-def jump_warning(name: str, switches: Sequence[Switch]) -> str | None:
+def jump_warning(name: str, switches: Sequence[Switch], engine: str | None = None) -> str | None:
     """The GradientWarning text for the jumping switches of a model, or None.
+
+    ``engine`` names the engine that cannot treat the switches as events.
 
     Example
     -------
@@ -88,19 +92,21 @@ def jump_warning(name: str, switches: Sequence[Switch]) -> str | None:
     if not jumps:
         return None
     where = "; ".join(s.describe() for s in jumps)
+    who = f"the {engine} engine" if engine else "this engine"
     return (
         f"right-hand side {name!r} switches on the state or the parameters ({where}): the "
         "gradient is wrong if the trajectory crosses the switching surface, because the "
-        "jump of the sensitivities there is not included (it needs the crossing as an "
-        "event). Switches on t against constants, and continuous ones (np.maximum, "
-        "np.minimum, np.clip, np.abs, or np.where with branches that agree at the "
-        "switch), are differentiated correctly"
+        f"jump of the sensitivities there is not included: {who} does not treat switching "
+        "surfaces as events for this model (the reference engine does, for right-hand "
+        "sides traced as scalar code: backend='reference'). Switches on t against "
+        "constants, and continuous ones (np.maximum, np.minimum, np.clip, np.abs, or "
+        "np.where with branches that agree at the switch), are differentiated correctly"
     )
 
 
-def warn_if_jumps(model: object, stacklevel: int = 2) -> None:
+def warn_if_jumps(model: object, stacklevel: int = 2, engine: str | None = None) -> None:
     """Warn (``GradientWarning``) when ``model`` has jumping switches on u or p."""
-    text = jump_warning(getattr(model, "name", "rhs"), getattr(model, "switches", ()))
+    text = jump_warning(getattr(model, "name", "rhs"), getattr(model, "switches", ()), engine)
     if text is not None:
         warnings.warn(text, GradientWarning, stacklevel=stacklevel + 1)
 

@@ -199,9 +199,9 @@ class SymArray:
             "once with symbols)",
             "Write the branch with NumPy: np.maximum/np.minimum/np.clip/np.abs for "
             "continuous ones, np.where(condition, a, b) otherwise; or build the problem "
-            "with trace=False. Note: gradients are wrong when the solution crosses a "
-            "np.where switch on u or p whose branches differ there (bridge warns; see "
-            "docs/tracing.md)",
+            "with trace=False. Note: where the solution crosses a np.where switch on u or "
+            "p whose branches differ, the reference engine's gradients follow the crossing "
+            "as an event and other engines warn that theirs are wrong (docs/events.md)",
         )
 
     def _sympy_(self) -> sp.Basic:

@@ -112,9 +112,12 @@ def _sizes(n_states: int, n_params: int, spec: Mapping[str, tuple[int, ...]] | N
 _SCIPY_TIME_NAMES = ("t", "time", "tau")
 
 
-def check_signature(func: Callable[..., Any], name: str) -> None:
+def check_signature(
+    func: Callable[..., Any], name: str, *, kind: str = "right-hand side", call: str = "f"
+) -> None:
     """Refuse a right-hand side that cannot be called as ``f(u, p, t)``, or whose argument
-    names say it expects SciPy's order ``f(t, y)``/``f(t, u, p)``.
+    names say it expects SciPy's order ``f(t, y)``/``f(t, u, p)``. ``kind`` and ``call`` name
+    what is checked in messages (an event's ``condition`` is called the same way).
 
     Example
     -------
@@ -140,12 +143,12 @@ def check_signature(func: Callable[..., Any], name: str) -> None:
     takes = f"takes ({', '.join(positional)})"
     if positional and positional[0] in _SCIPY_TIME_NAMES:
         raise TraceError(
-            f"right-hand side {name!r} {takes}: that is SciPy's order f(t, y, ...), but "
-            f"bridge calls f(u, p, t) (state, parameters, time). Write it as def {name}(u, p, t)"
+            f"{kind} {name!r} {takes}: that is SciPy's order {call}(t, y, ...), but bridge "
+            f"calls {call}(u, p, t) (state, parameters, time). Write it as def {name}(u, p, t)"
         )
     if not callable_as_upt:
         raise TraceError(
-            f"right-hand side {name!r} {takes}, but bridge calls f(u, p, t) with three "
+            f"{kind} {name!r} {takes}, but bridge calls {call}(u, p, t) with three "
             f"arguments (state, parameters, time; p may go unused). Write it as "
             f"def {name}(u, p, t)"
         )
