@@ -52,6 +52,19 @@ class Model(Protocol):
         ...
 
 
+def function_label(func: Any, name: str | None, default: str) -> str:
+    """The name messages and generated code use for ``func``: ``name`` if given, else its
+    ``__name__`` (a lambda's ``"<lambda>"`` becomes ``default``).
+
+    Example
+    -------
+    >>> function_label(lambda u: u, None, "rhs"), function_label(len, "n", "rhs")
+    ('rhs', 'n')
+    """
+    label = name or getattr(func, "__name__", None) or default
+    return default if label == "<lambda>" else label
+
+
 def unflatten_params(p: FloatArray, spec: ParamSpec) -> Any:
     """Turn a flat parameter vector back into the user's layout (views, not copies).
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ._errors import BridgeAttributeError, BridgeTypeError, BridgeValueError
-from ._model import FloatArray, Model, OpaqueModel, ParamSpec
+from ._model import FloatArray, Model, OpaqueModel, ParamSpec, function_label
 from ._validate import as_float_vector, as_tspan
 
 
@@ -169,9 +169,7 @@ class ODEProblem:
         flat, self.param_spec = _flatten_params(p)
         self._p = _owned(flat)
         self._trace = trace
-        self.name = name or getattr(f, "name", None) or getattr(f, "__name__", "rhs")
-        if self.name == "<lambda>":
-            self.name = "rhs"
+        self.name = function_label(f, name or getattr(f, "name", None), "rhs")
         self._model: Model | None = None
         self._lock = threading.Lock()
 

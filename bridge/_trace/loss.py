@@ -18,14 +18,14 @@ import numpy as np
 import sympy as sp
 
 from .._errors import BridgeTypeError, BridgeValueError
-from .._model import FloatArray
+from .._model import FloatArray, function_label
 from .derivatives import input_gradients
 from .frozen import Frozen, snapshot
 from .numpy_codegen import compile_program
 from .program import _program
 from .symarray import SymArray, to_objects
 from .tape import Tape
-from .tracer import call_traced, function_label
+from .tracer import call_traced
 
 
 class TracedLoss:

@@ -32,13 +32,13 @@ from typing import Any
 import numpy as np
 
 from .._errors import BridgeTypeError, BridgeValueError, TraceError
-from .._model import FloatArray, ParamSpec, ParamUnflattener, rhs_output
+from .._model import FloatArray, ParamSpec, ParamUnflattener, function_label, rhs_output
 from .array import array_model
 from .frozen import Frozen, snapshot
 from .julia_codegen import julia_module, module_name
 from .numpy_codegen import NumpyFunction, numpy_module_source
 from .program import Program, build_programs
-from .tracer import Trace, function_label, trace
+from .tracer import Trace, trace
 
 #: The module name used for ``TracedModel.key`` (the hash must not depend on the caller's).
 _KEY_MODULE = "BridgeModel"

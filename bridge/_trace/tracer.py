@@ -15,6 +15,7 @@ import numpy as np
 import sympy as sp
 
 from .._errors import TraceError
+from .._model import function_label as function_label  # events.py imports it here
 from .arrayfuncs import scalar
 from .mathshim import with_math_shim
 from .switches import state_dependent
@@ -87,19 +88,6 @@ def trace(
     assignments = tuple(tape.assignments)
     switches = state_dependent(tape.switches, assignments, (*u_syms, *p_syms))
     return Trace(name, u_syms, p_syms, t_sym, assignments, outputs, tape.array_ops == 0, switches)
-
-
-def function_label(func: Any, name: str | None, default: str) -> str:
-    """The name messages and generated code use for ``func``: ``name`` if given, else its
-    ``__name__`` (a lambda's ``"<lambda>"`` becomes ``default``).
-
-    Example
-    -------
-    >>> function_label(lambda u: u, None, "rhs"), function_label(len, "n", "rhs")
-    ('rhs', 'n')
-    """
-    label = name or getattr(func, "__name__", None) or default
-    return default if label == "<lambda>" else label
 
 
 def _sizes(n_states: int, n_params: int, spec: Mapping[str, tuple[int, ...]] | None) -> str:
