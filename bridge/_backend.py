@@ -234,10 +234,9 @@ def unsupported_options(
     backend = get_backend(name)
     check = getattr(backend, "unsupported_options", None)
     if check is None:
-        verb = "is" if len(wanted) == 1 else "are"
         return (
-            f"{' and '.join(wanted)} {verb} not yet available on the {name} engine (it does "
-            "not implement them yet); use backend='reference', or leave them out"
+            f"the {name} engine does not run {' or '.join(wanted)} yet; use "
+            "backend='reference' (which does), or leave them out"
         )
     reason: str | None = check(prob, opts, gradient=gradient)
     return reason

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ._errors import BridgeTypeError, BridgeValueError
+from ._model import function_label
 
 if TYPE_CHECKING:
     from ._problem import ODEProblem
@@ -137,8 +138,6 @@ class Event:
     @property
     def name(self) -> str:
         """The name messages and generated code use (the condition's ``__name__``)."""
-        from ._trace.tracer import function_label  # imports SymPy: only when asked for
-
         return function_label(self._condition, self._given_name, "event")
 
     def __repr__(self) -> str:

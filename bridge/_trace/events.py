@@ -38,14 +38,14 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from .._model import FloatArray
+from .._model import FloatArray, function_label
 from .derivatives import input_gradients
 from .frozen import Frozen, snapshot
 from .numpy_codegen import NumpyFunction
 from .program import Program, _program
 from .symarray import SymArray, to_objects
 from .tape import Switch, Tape
-from .tracer import _param_argument, _symbols, call_traced, check_signature, function_label
+from .tracer import _param_argument, _symbols, call_traced, check_signature
 
 #: The programs of one event, in the order the code generators print them.
 PROGRAMS = (
@@ -161,8 +161,8 @@ def trace_event(
     g = _scalar_output(call_traced(condition, args(), tape), tape)
     h = None
     if affect is not None:
-        tape.kind = "event affect"
-        check_signature(affect, name, kind="event affect", call="affect")
+        tape.kind, tape.func_name = "event affect", function_label(affect, None, f"{name}.affect")
+        check_signature(affect, tape.func_name, kind="event affect", call="affect")
         h = _state_output(call_traced(affect, args(), tape), n_states, tape)
     return EventTrace(name, u_syms, p_syms, t_sym, tuple(tape.assignments), g, h)
 
