@@ -92,11 +92,17 @@ class DiffslPrinter(CodePrinter):
     power = "^"  # never printed: every power is pow(), sqrt() or a division
 
     def __init__(
-        self, names: Mapping[sp.Basic, str], temps: Mapping[sp.Basic, str] | None = None
+        self,
+        names: Mapping[sp.Basic, str],
+        temps: Mapping[sp.Basic, str] | None = None,
+        prefix: str = "",
     ) -> None:
         super().__init__(names, temps)
         self.definitions: list[tuple[str, str]] = []
         self._named: dict[str, str] = {}
+        #: Put before the names of the intermediates it makes (``h1`` -> ``e1h1``), so
+        #: that several programs can print into one DiffSL file.
+        self.prefix = prefix
 
     def unsupported(self, what: str) -> TraceError:
         return TraceError(
@@ -119,7 +125,7 @@ class DiffslPrinter(CodePrinter):
             return text
         name = self._named.get(text)
         if name is None:
-            name = f"h{len(self._named) + 1}"
+            name = f"{self.prefix}h{len(self._named) + 1}"
             self._named[text] = name
             self.definitions.append((name, text))
         return name
@@ -247,6 +253,41 @@ def _listing(items: list[str], per_line: int = 8) -> str:
     return "\n  " + ",\n  ".join(lines) + ",\n"
 
 
+def print_program(
+    program: Program, names: dict[sp.Basic, str], prefix: str = ""
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """A program's intermediates as DiffSL ``(name, text)`` definitions, in order, and the
+    texts of its entries. ``names`` maps the inputs (see ``_names``); the intermediates are
+    named ``<prefix>w1``, ``<prefix>h1``, ... (``bridge/_trace/events_codegen.py`` prints
+    several programs into one file with distinct prefixes).
+    """
+    names = dict(names)
+    temps: dict[sp.Basic, str] = {}
+    locals_: list[tuple[str, sp.Basic]] = []
+    for local, expr in program.assignments:
+        if not isinstance(expr, sp.Expr):
+            continue  # a shared condition: DiffSL has no booleans, so it is inlined
+        new = f"{prefix}w{len(locals_) + 1}"
+        if program.temps.get(expr) == local:
+            temps[expr] = new
+        else:
+            names[sp.Symbol(local, real=True)] = new
+        locals_.append((new, expr))
+    printer = DiffslPrinter(names, temps, prefix)
+    defined: list[tuple[str, str]] = []
+    for local, expr in locals_:
+        text = printer.define(expr)
+        defined.extend(printer.definitions)
+        printer.definitions.clear()
+        defined.append((local, text))
+    outputs = []
+    for _, expr in program.entries:
+        outputs.append(printer.doprint(expr))
+        defined.extend(printer.definitions)
+        printer.definitions.clear()
+    return defined, outputs
+
+
 def program_source(
     program: Program, name: str, t: sp.Basic | None = None, *, reflected: bool = False
 ) -> str:
@@ -266,31 +307,8 @@ def program_source(
     <BLANKLINE>
     """
     n, m = len(program.inputs["u"]), len(program.inputs["p"])
-    names = _names(program, t, reflected)
-    temps: dict[sp.Basic, str] = {}
-    locals_: list[tuple[str, sp.Basic]] = []
-    for local, expr in program.assignments:
-        if not isinstance(expr, sp.Expr):
-            continue  # a shared condition: DiffSL has no booleans, so it is inlined
-        new = f"w{len(locals_) + 1}"
-        if program.temps.get(expr) == local:
-            temps[expr] = new
-        else:
-            names[sp.Symbol(local, real=True)] = new
-        locals_.append((new, expr))
-    printer = DiffslPrinter(names, temps)
-    defined: list[tuple[str, str]] = []
-    for local, expr in locals_:
-        text = printer.define(expr)
-        defined.extend(printer.definitions)
-        printer.definitions.clear()
-        defined.append((local, text))
-    outputs = []
-    for _, expr in program.entries:
-        text = printer.doprint(expr)
-        outputs.append(f"-({text})" if reflected else text)
-        defined.extend(printer.definitions)
-        printer.definitions.clear()
+    defined, printed = print_program(program, _names(program, t, reflected))
+    outputs = [f"-({text})" if reflected else text for text in printed]
     inputs = [f"p{k} = 0" for k in range(m)] + [f"ic{i} = 0" for i in range(n)]
     states = [f"x{i} = ic{i}" for i in range(n)]
     what = "dv/ds = -f(v, p, -s), s = -t" if reflected else "du/dt = f(u, p, t)"
@@ -352,4 +370,4 @@ def diffsl_source(model: Any, *, reflected: bool = False) -> str:
     return source
 
 
-__all__ = ["DiffslPrinter", "diffsl_source", "program_source"]
+__all__ = ["DiffslPrinter", "diffsl_source", "print_program", "program_source"]
