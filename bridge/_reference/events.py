@@ -168,25 +168,39 @@ class Detector:
         self.piece: Any = None
         #: Switches found sliding along their surface (for the gradient warning).
         self.sliding: list[str] = []
+        #: (event, time) of a crossing that could not be followed (see ``__call__``).
+        self.lost: tuple[int, float] | None = None
 
     def stops(self, i: int) -> bool:
         ev = self.events[i]
         return bool(ev.has_affect or ev.terminal or ev.kind == "switch")
 
-    def heading(self, i: int, u: FloatArray, t: float) -> float:
-        """The sign of g_i at (u, t), or where it is heading if it is zero to rounding."""
+    def heading(self, i: int, u: FloatArray, t: float, on: float | None = None) -> float:
+        """The sign of g_i at (u, t), or where it is heading if it is zero to rounding.
+
+        ``on`` is g_i where the event was located (its root's residual), for an event that
+        just happened: it is on its surface unless its affect moved it clearly off.
+        """
         ev, p = self.events[i], self.p
         g = ev.g(u, p, t)
         g_u, g_t = ev.g_u(u, p, t), ev.g_t(u, p, t)
         slope = (float(g_u @ self.f(u, t)) + g_t) * self.direction
         scale = float(np.abs(g_u) @ np.abs(u)) + abs(g_t) * (1.0 + abs(t))
-        if abs(g) <= 1e-12 * (1.0 + abs(t)) * abs(slope) + 1e-14 * scale:
+        zero = 1e-12 * (1.0 + abs(t)) * abs(slope) + 1e-14 * scale
+        if on is not None:
+            zero = max(zero, 1e3 * abs(on))
+        if abs(g) <= zero:
             return _sign(slope)
         return _sign(g)
 
-    def start(self, t: float, u: FloatArray) -> None:
-        """Take every condition's sign at a (re)start (see ``heading``)."""
-        self.signs = [self.heading(i, u, t) for i in range(len(self.events))]
+    def start(self, t: float, u: FloatArray, hit: Hit | None = None) -> None:
+        """Take every condition's sign at a (re)start (see ``heading``); after ``hit``, its
+        events are taken as on their surfaces unless their affects moved them off."""
+        on: dict[int, float] = {}
+        if hit is not None:
+            for link in hit.links:
+                on[link.event] = self.events[link.event].g(link.u_a, self.p, hit.t)
+        self.signs = [self.heading(i, u, t, on.get(i)) for i in range(len(self.events))]
 
     def _crossings(
         self, i: int, times: FloatArray, states: FloatArray, t_prev: float
@@ -211,6 +225,7 @@ class Detector:
         return out
 
     def _root(self, i: int, left: float, right: float, value: float, piece: Any) -> float | None:
+        """The crossing in (left, right], or None if there is none to find (see below)."""
         if value == 0.0:
             return right
         ev, p, n = self.events[i], self.p, self.n
@@ -221,12 +236,14 @@ class Detector:
         g_left = g(left)
         if _sign(g_left) == _sign(value) or g_left == 0.0:
             # The stored sign came from where g was heading at a restart, and g at the very
-            # start still has rounding's sign: look for the other sign inside the step.
-            probes = [left + (right - left) * f for f in (1e-9, 1e-6, 1e-3, 0.1, 0.5)]
+            # start still has rounding's sign: look for the other sign early in the step.
+            probes = [left + (right - left) * 10.0**-k for k in range(15, 0, -1)]
             found = [s for s in probes if _sign(g(s)) == -_sign(value)]
-            if not found:
+            if not found:  # it never had that sign: it left the surface the other way
+                if self.stops(i):
+                    self.lost = (i, left)
                 return None
-            left = found[0]
+            left = found[-1]
         a, b = (left, right) if left < right else (right, left)
         return float(brentq(g, a, b, xtol=4 * EPS, rtol=4 * EPS))
 
@@ -239,6 +256,12 @@ class Detector:
                 continue
             for left, right, value in self._crossings(i, times, states, t_prev):
                 root = self._root(i, left, right, value, piece)
+                if self.lost is not None:
+                    # An event that changes the state was left within rounding of its
+                    # surface and is past it at once (a ball at rest, bouncing ever lower):
+                    # following it is beyond float64; the run ends here, saying so.
+                    self.fired = []
+                    return t_prev
                 if root is not None:
                     found.append((root, i))
                     if self.stops(i):
@@ -397,6 +420,20 @@ def integrate_events(
             save_start = False
             continue
         tau = run.t_stop
+        if det.lost is not None:
+            if saveat is None:
+                seg.saves.pop()  # the state at the stop is the last saved step's again
+                ts.pop()
+                ys.pop()
+            retcode = retcodes.DT_LESS_THAN_MIN
+            message = (
+                f"events accumulate at t={tau!r}: {det.events[det.lost[0]].describe()} is "
+                "met again within the resolution of float64 right after it happened (a Zeno "
+                "point, such as a bouncing ball coming to rest); end the solve there with a "
+                "terminal event (for example when the speed after a bounce falls below a "
+                "threshold)"
+            )
+            break
         links, nudge = _links(det, tau, run.y_stop, span)
         hit = Hit(tau, links, terminal=any(det.events[lk.event].terminal for lk in links))
         affected = any(det.events[lk.event].has_affect for lk in links)
@@ -428,7 +465,7 @@ def integrate_events(
                 f"{ZENO_SPAN:g}·|t| apart (a Zeno point, such as a bouncing ball coming to "
                 "rest); end the solve there with a terminal event (for example when the "
                 "speed after a bounce falls below a threshold)"
-            )
+            )  # (an event met again within rounding is caught above, det.lost)
             break
         t_nominal, hit_before = tau, hit
         if nudge:
@@ -439,7 +476,7 @@ def integrate_events(
             tau = tau + eps
         t_cur, y_cur = tau, y_plus
         save_start = False
-        det.start(t_cur, y_cur[:n])
+        det.start(t_cur, y_cur[:n], hit)
     y_arr = np.array(ys, dtype=np.float64).reshape(len(ys), cols)
     t_events, u_events = _records(det, hits, n_user, n)
     t_stop = segments[-1].t_end if segments else t0
