@@ -22,12 +22,6 @@ def decay(u, p, t):
     return -p[0] * u
 
 
-def lv(u, p, t):
-    x, y = u
-    a, b, c, d = p
-    return [a * x - b * x * y, -c * y + d * x * y]
-
-
 def good_problem(**kw: Any) -> bridge.ODEProblem:
     args: dict[str, Any] = {"f": decay, "u0": [1.0], "tspan": (0.0, 1.0), "p": [0.5]}
     args.update(kw)

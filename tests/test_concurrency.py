@@ -21,22 +21,11 @@ import numpy as np
 import pytest
 
 import bridge
+from tests.models import lotka_volterra, robertson
 
 N_THREADS = 8
 REF = "reference"
 TIGHT = {"reltol": 1e-8, "abstol": 1e-10}
-
-
-def lotka_volterra(u, p, t):
-    x, y = u
-    a, b, c, d = p
-    return [a * x - b * x * y, -c * y + d * x * y]
-
-
-def robertson(u, p, t):
-    k1, k2, k3 = p
-    y1, y2, y3 = u
-    return [-k1 * y1 + k3 * y2 * y3, k1 * y1 - k2 * y2 * y2 - k3 * y2 * y3, k2 * y2 * y2]
 
 
 def damped(u, p, t):

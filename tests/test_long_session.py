@@ -23,17 +23,12 @@ import numpy as np
 import pytest
 
 import bridge
+from tests.models import lotka_volterra
 
 REF = "reference"
 LEAK_BOUND = 128 * 1024
 WARMUP, ITERATIONS = 50, 1_000
 REDEFINITIONS = 40
-
-
-def lotka_volterra(u, p, t):
-    x, y = u
-    a, b, c, d = p
-    return [a * x - b * x * y, -c * y + d * x * y]
 
 
 LV_ARGS = ([1.0, 1.0], (0.0, 0.5), [1.5, 1.0, 3.0, 1.0])

@@ -13,14 +13,9 @@ from bridge._reference import BACKEND, adjoint, forward
 from bridge._solution import DensePullback
 from bridge._validate import check_options
 from tests.handmodel import HandModel
+from tests.models import lotka_volterra as lv
 
 REF = {"backend": "reference", "reltol": 1e-9, "abstol": 1e-11}
-
-
-def lv(u, p, t):
-    x, y = u
-    a, b, c, d = p
-    return [a * x - b * x * y, -c * y + d * x * y]
 
 
 @pytest.fixture(scope="module")

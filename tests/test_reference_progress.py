@@ -12,19 +12,8 @@ import pytest
 
 import bridge
 from bridge import _progress
-
-
-def lv(u, p, t):
-    x, y = u
-    a, b, c, d = p
-    return [a * x - b * x * y, -c * y + d * x * y]
-
-
-def robertson(u, p, t):
-    k1, k2, k3 = p
-    y1, y2, y3 = u
-    return [-k1 * y1 + k3 * y2 * y3, k1 * y1 - k2 * y2 * y2 - k3 * y2 * y3, k2 * y2 * y2]
-
+from tests.models import lotka_volterra as lv
+from tests.models import robertson
 
 LV = {"u0": [1.0, 1.0], "tspan": (0.0, 10.0), "p": [1.5, 1.0, 3.0, 1.0]}
 TIGHT = {"reltol": 1e-8, "abstol": 1e-8, "backend": "reference"}
@@ -42,15 +31,18 @@ def test_progress_true_shows_a_bar_over_t(lv_prob, capsys):
     sol = bridge.solve(lv_prob, "Tsit5", progress=True, **TIGHT)
     err = capsys.readouterr().err
     assert sol.retcode == "Success"
-    assert "bridge: solve of 'lv' with Tsit5" in err, err
+    assert "bridge: solve of 'lotka_volterra' with Tsit5" in err, err
     assert "t=10" in err, "the bar ends at t1"
 
 
 @pytest.mark.parametrize(
     ("sensealg", "bars"),
     [
-        ("InterpolatingAdjoint", ["solve for the adjoint of 'lv'", "adjoint of 'lv' with Tsit5"]),
-        ("ForwardDiffSensitivity", ["solve with forward sensitivities of 'lv'"]),
+        (
+            "InterpolatingAdjoint",
+            ["solve for the adjoint of 'lotka_volterra'", "adjoint of 'lotka_volterra' with Tsit5"],
+        ),
+        ("ForwardDiffSensitivity", ["solve with forward sensitivities of 'lotka_volterra'"]),
     ],
 )
 def test_progress_true_on_vjp_covers_the_backward_pass(lv_prob, capsys, sensealg, bars):

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 import bridge
+from tests.models import robertson
 
 REF = "reference"
 
@@ -27,16 +28,6 @@ REF = "reference"
 def blowup(u, p, t):
     """u' = u², u(0) = 1: u = 1 / (1 - t), infinite at t = 1."""
     return u * u
-
-
-def robertson(u, p, t):
-    k1, k2, k3 = p
-    y1, y2, y3 = u
-    return [
-        -k1 * y1 + k3 * y2 * y3,
-        k1 * y1 - k2 * y2 * y2 - k3 * y2 * y3,
-        k2 * y2 * y2,
-    ]
 
 
 ROBER_P = [0.04, 3e7, 1e4]
