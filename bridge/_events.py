@@ -15,6 +15,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ._errors import BridgeTypeError, BridgeValueError
 from ._model import function_label
 
@@ -32,13 +34,8 @@ def _short(value: Any) -> str:
 
 def _check_direction(direction: Any) -> int:
     if isinstance(direction, bool) or not isinstance(direction, (int, float)):
-        try:  # NumPy integers and 0-d arrays
-            import numpy as np
-
-            if isinstance(direction, np.generic) and not isinstance(direction, np.bool_):
-                direction = direction.item()
-        except ImportError:  # pragma: no cover - numpy is a dependency
-            pass
+        if isinstance(direction, np.generic) and not isinstance(direction, np.bool_):
+            direction = direction.item()  # NumPy integers
     if (
         isinstance(direction, bool)
         or not isinstance(direction, (int, float))
@@ -103,7 +100,7 @@ class Event:
                 f"after the event, got {type(affect).__name__} {_short(affect)}"
             )
         if not isinstance(terminal, bool):
-            if type(terminal).__name__ == "bool_":  # numpy.bool_
+            if isinstance(terminal, np.bool_):
                 terminal = bool(terminal)
             else:
                 raise BridgeTypeError(

@@ -23,7 +23,7 @@ EXAMPLES = ROOT / "examples"
 JULIA_USABLE = _julia.status().usable
 
 #: Every example script, and the test that runs it (a new example must be added here).
-COVERED = {"fit_lotka_volterra.py", "neural_ode_spiral.py", "two_language.py"}
+COVERED = {"bouncing_ball.py", "fit_lotka_volterra.py", "neural_ode_spiral.py", "two_language.py"}
 
 
 def example_env(**extra: str) -> dict[str, str]:
@@ -77,6 +77,13 @@ def test_fit_lotka_volterra(tmp_path):
     assert after < before / 10 and factor >= 10
     assert_png(tmp_path / "fit_lotka_volterra.png")
     assert f"Plot written to {(tmp_path / 'fit_lotka_volterra.png').resolve()}" in out
+
+
+def test_bouncing_ball(tmp_path):
+    out = run_example("bouncing_ball.py", tmp_path, "--outdir", str(tmp_path))
+    assert re.search(r"^Backend: (julia|diffsol|reference)", out, re.M)
+    assert re.search(r"OK: impact times within \S+ and the gradient through 3 impacts", out)
+    assert_png(tmp_path / "bouncing_ball.png")
 
 
 @pytest.mark.slow
@@ -168,3 +175,7 @@ def test_quickstart_notebook_executes(tmp_path, this_python_kernel):
     match = re.search(r"loss (\S+) -> (\S+) in 20 steps", fit)
     assert match and float(match.group(2)) < float(match.group(1)) / 10
     assert any("image/png" in o.get("data", {}) for o in outputs["fit-plot"])
+    events = "".join(o.get("text", "") for o in outputs["events"])
+    assert "impacts, the first at t = 0.4515" in events  # sqrt(2 h0 / g)
+    assert "height at t = 2: 0.2607, d/de = 2.4993" in events  # examples/bouncing_ball.py
+    assert any("image/png" in o.get("data", {}) for o in outputs["events"])

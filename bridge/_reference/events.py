@@ -4,7 +4,7 @@ after every affect, terminal events, ``tstops``, and the records gradients need.
 ``integrate_events`` runs ``driver.integrate`` in segments: from t0 to the next tstop (SciPy
 solvers then land exactly on it) or to t1, and from each event that changes the state (an
 affect, a switching surface) to the next. ``Detector`` is ``integrate``'s ``stop`` hook:
-after every accepted step it evaluates each condition at three interior points and the end
+after every accepted step it evaluates each condition at seven interior points and the end
 of the step (from the step's interpolant), and a sign change in the event's direction is
 located with ``brentq`` to a few ulps. The rules (docs/events.md):
 
@@ -42,7 +42,7 @@ EPS = float(np.finfo(np.float64).eps)
 #: Where each step's conditions are evaluated besides its end (fractions of the step): a
 #: condition crossing twice inside a step is found unless both crossings fall between two
 #: of these points (SciML checks 10 points per step, SciPy only the ends).
-SAMPLES = (0.25, 0.5, 0.75)
+SAMPLES = tuple(k / 8 for k in range(1, 8))
 #: How far past a switching surface the solve restarts, relative to max(|t|, |t1 - t0|).
 NUDGE = 1e-11
 #: Events less than this many multiples of EPS·max(|t|, step) apart happen together.
@@ -249,7 +249,7 @@ class Detector:
 
     def __call__(self, t_prev: float, t: float, piece: Any) -> float | None:
         times = np.array([t_prev + (t - t_prev) * s for s in SAMPLES] + [t])
-        states = np.asarray(piece(times)).T  # (4, n_all)
+        states = np.asarray(piece(times)).T  # (len(SAMPLES) + 1, n_all)
         found: list[tuple[float, int]] = []
         for i in range(len(self.events)):
             if not self.active[i]:
