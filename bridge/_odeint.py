@@ -28,7 +28,7 @@ from ._solution import Gradients
 from ._validate import as_float_vector, check_options
 
 #: The keyword options ``odeint`` passes on to ``bridge.vjp``.
-SOLVER_OPTIONS = ("reltol", "abstol", "maxiters")
+SOLVER_OPTIONS = ("reltol", "abstol", "maxiters", "events", "tstops")
 
 __all__ = [
     "SOLVER_OPTIONS",
@@ -147,6 +147,16 @@ def _template(rhs_or_problem: Any, n_states: int, n_params: int, where: str) -> 
     return prob
 
 
+def _check_rows(sol: Any, t: FloatArray) -> None:
+    """A terminal event ends the solve early: odeint returns u at every time of t, or fails."""
+    if len(sol.t) != len(t):
+        raise BridgeValueError(
+            f"the solve ended before t[-1] = {float(t[-1])!r} ({sol.message}), so u at "
+            f"{len(t) - len(sol.t)} of the times t is missing, but odeint returns u at every "
+            "time of t: end t before the terminal event, or make the event non-terminal"
+        )
+
+
 @dataclass(frozen=True)
 class Odeint:
     """One ``odeint`` set-up: the problem template and the options every solve uses."""
@@ -179,6 +189,7 @@ class Odeint:
         )
         if not sol.success:
             raise SolveFailedError.of(sol.retcode, f"u at the times t up to {t[-1]!r} is missing")
+        _check_rows(sol, t)
         return sol.u
 
     def vjp_at(
@@ -197,6 +208,7 @@ class Odeint:
             backend=self.backend,
             **self.solver_options,
         )
+        _check_rows(sol, t)
         return prob, sol.u, pullback
 
     def _ensemble(self, U0: FloatArray, P: FloatArray, t: FloatArray) -> Any:

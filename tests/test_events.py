@@ -346,3 +346,35 @@ def test_auto_passes_over_an_engine_without_events():
     assert any(n == "diffsol" and "events" in r for n, r in choice.skipped)
     with pytest.raises(bridge.BackendUnsupportedError, match="diffsol engine does not run events"):
         bridge.solve(prob, "Tsit5", events=[bounce()], backend="diffsol")
+
+
+# -- events through value_and_grad and the autograd adapters ------------------------------------
+def test_value_and_grad_and_torch_odeint_go_through_events():
+    torch = pytest.importorskip("torch")
+    from bridge.torch import odeint
+
+    prob = bridge.ODEProblem(ball, [1.0, 0.0], (0.0, 2.0), [G, E])
+    ts = np.array([0.0, 1.0, 2.0])
+    _, pullback = bridge.vjp(prob, "Tsit5", events=[bounce()], saveat=ts, **TIGHT)
+    want = pullback(np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 0.0]]))
+    value, g = bridge.value_and_grad(
+        lambda u: u[-1, 0], prob, "Tsit5", saveat=ts, events=[bounce()], **TIGHT
+    )
+    np.testing.assert_allclose(np.concatenate([g.u0, g.p]), np.concatenate([want.u0, want.p]))
+    p = torch.tensor([G, E], dtype=torch.float64, requires_grad=True)
+    u = odeint(prob, torch.tensor([1.0, 0.0], dtype=torch.float64), torch.tensor(ts), p,
+               events=[bounce()], **TIGHT)  # fmt: skip
+    u[-1, 0].backward()
+    np.testing.assert_allclose(u[-1, 0].item(), value)
+    np.testing.assert_allclose(p.grad.numpy(), want.p, rtol=1e-12)
+
+
+def test_odeint_refuses_a_terminal_event_that_leaves_times_out():
+    torch = pytest.importorskip("torch")
+    from bridge.torch import odeint
+
+    stop = bridge.Event(lambda u, p, t: u[0], direction=-1, terminal=True)
+    prob = bridge.ODEProblem(ball, [1.0, 0.0], (0.0, 2.0), [G, E])
+    with pytest.raises(bridge.BridgeValueError, match="u at 1 of the times t is missing"):
+        odeint(prob, torch.tensor([1.0, 0.0]), torch.tensor([0.0, 0.2, 1.0]),
+               torch.tensor([G, E]), events=[stop], backend="reference")  # fmt: skip
