@@ -378,3 +378,42 @@ def test_odeint_refuses_a_terminal_event_that_leaves_times_out():
     with pytest.raises(bridge.BridgeValueError, match="u at 1 of the times t is missing"):
         odeint(prob, torch.tensor([1.0, 0.0]), torch.tensor([0.0, 0.2, 1.0]),
                torch.tensor([G, E]), events=[stop], backend="reference")  # fmt: skip
+
+
+def test_maxiters_counts_the_steps_of_every_restart():
+    prob = bridge.ODEProblem(ball, [1.0, 0.0], (0.0, 5.0), [G, E])
+    with pytest.warns(bridge.SolverWarning, match=r"reached maxiters=6 steps over \d+ solver runs"):
+        sol = bridge.solve(prob, "Tsit5", events=[bounce()], maxiters=6, **TIGHT)
+    assert sol.retcode == "MaxIters" and sol.stats.naccept <= 6 and len(sol.t_events[0]) >= 2
+
+
+@pytest.mark.parametrize("saveat", [None, "grid"])
+def test_forward_and_adjoint_agree_on_values_saved_at_events(saveat):
+    # Every step saved: the points before and after each bounce move with the bounce time.
+    prob = bridge.ODEProblem(ball, [1.0, 0.3], (0.0, 2.5), [G, E])
+    kw = {"saveat": None if saveat is None else np.linspace(0.0, 2.5, 11), **TIGHT}
+    sol_f, pb_f = bridge.vjp(
+        prob, "Tsit5", events=[bounce()], sensealg="ForwardDiffSensitivity", **kw
+    )
+    sol_a, pb_a = bridge.vjp(
+        prob, "Tsit5", events=[bounce()], sensealg="InterpolatingAdjoint", **kw
+    )
+    if saveat is None:
+        assert len(sol_f.t) != len(np.unique(sol_f.t))  # the bounce times appear twice
+    cot_f = np.random.default_rng(1).standard_normal(sol_f.u.shape)
+    cot_a = np.random.default_rng(1).standard_normal(sol_a.u.shape)
+    if sol_f.t.shape == sol_a.t.shape and np.array_equal(sol_f.t, sol_a.t):
+        g_f, g_a = pb_f(cot_f), pb_a(cot_f)
+        np.testing.assert_allclose(g_f.u0, g_a.u0, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(g_f.p, g_a.p, rtol=1e-6, atol=1e-8)
+    else:  # the augmented system takes other steps: compare at the events only
+        pre_f = [i for i in range(len(sol_f.t) - 1) if sol_f.t[i] == sol_f.t[i + 1]]
+        pre_a = [i for i in range(len(sol_a.t) - 1) if sol_a.t[i] == sol_a.t[i + 1]]
+        assert len(pre_f) == len(pre_a) >= 2
+        for rows_f, rows_a in ((pre_f, pre_a), ([i + 1 for i in pre_f], [i + 1 for i in pre_a])):
+            c_f, c_a = np.zeros_like(sol_f.u), np.zeros_like(sol_a.u)
+            c_f[rows_f] = cot_a[: len(rows_f)]
+            c_a[rows_a] = cot_a[: len(rows_a)]
+            g_f, g_a = pb_f(c_f), pb_a(c_a)
+            np.testing.assert_allclose(g_f.u0, g_a.u0, rtol=1e-6, atol=1e-8)
+            np.testing.assert_allclose(g_f.p, g_a.p, rtol=1e-6, atol=1e-8)

@@ -388,13 +388,16 @@ def integrate_events(
         if bi == len(bounds):
             break  # an event exactly at t1
         t_end = bounds[bi]
+        if budget <= 0:
+            retcode, message = retcodes.MAXITERS, _maxiters(maxiters, len(segments), t_cur)
+            break
         seg_saves = None
         if saves is not None:
             within = int(np.searchsorted(direction * saves, direction * t_end, side="right"))
             seg_saves = saves[:within]
         first = len(ts)
         run = integrate(
-            fun, t_cur, t_end, y_cur, method, rtol=rtol, atol=atol, maxiters=max(budget, 1),
+            fun, t_cur, t_end, y_cur, method, rtol=rtol, atol=atol, maxiters=budget,
             saveat=seg_saves, jac=jac, dense=dense,
             first_step=None if hint is None else min(hint, abs(t_end - t_cur)),
             save_cols=save_cols, progress=progress, stop=det if events else None,
@@ -412,6 +415,8 @@ def integrate_events(
         segments.append(seg)
         if run.retcode != retcodes.SUCCESS:
             retcode, message = run.retcode, run.message
+            if retcode == retcodes.MAXITERS and len(segments) > 1:  # it names the budget left
+                message = _maxiters(maxiters, len(segments), run.t_stop)
             break
         assert run.y_stop is not None
         hint = run.next_step if run.next_step and run.next_step > 0 else None
@@ -484,6 +489,13 @@ def integrate_events(
         np.array(ts, dtype=np.float64), y_arr, retcode, message, stats, t_stop, segments, hits,
         t_events, u_events, direction, list(events), det.sliding,
     )  # fmt: skip
+
+
+def _maxiters(maxiters: int, runs: int, t: float) -> str:
+    return (
+        f"reached maxiters={maxiters} steps over {runs} solver runs (restarted at events and "
+        f"tstops), at t={t!r}; raise maxiters"
+    )
 
 
 def _records(

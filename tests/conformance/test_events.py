@@ -438,6 +438,25 @@ def test_state_switch_is_differentiated_through_its_surface(backend, sensealg):
     np.testing.assert_allclose(g.p, [-0.3 * x3], rtol=1e-6)
 
 
+@pytest.mark.parametrize("sensealg", SENSEALGS)
+def test_gradient_through_an_event_in_reverse_time(backend, sensealg):
+    # u' = -k u from u(2) = u2 back to t = 0, a dose D at t = 1 (crossed downwards in t):
+    # u(0) = u2 e^{2k} + D e^{k}.
+    dose = bridge.Event(lambda u, p, t: t - 1.0, direction=-1, affect=lambda u, p, t: [u[0] + p[1]])
+    k, d = 0.4, 0.5
+    prob = bridge.ODEProblem(lambda u, p, t: [-p[0] * u[0]], [1.0], (2.0, 0.0), [k, d])
+    need(backend, prob, events=[dose], gradient=True)
+    sol, pullback = bridge.vjp(
+        prob, "Tsit5", events=[dose], saveat=[0.0], sensealg=sensealg, backend=backend, **TIGHT
+    )
+    np.testing.assert_allclose(sol.t_events[0], [1.0], rtol=1e-12)
+    np.testing.assert_allclose(sol.u[0, 0], math.exp(2 * k) + d * math.exp(k), rtol=1e-9)
+    g = pullback(np.ones((1, 1)))
+    np.testing.assert_allclose(g.u0, [math.exp(2 * k)], rtol=1e-7)
+    want_p = [2 * math.exp(2 * k) + d * math.exp(k), math.exp(k)]
+    np.testing.assert_allclose(g.p, want_p, rtol=1e-7)
+
+
 # -- bad input ----------------------------------------------------------------------------------
 def test_bad_event_arguments_are_refused_by_name():
     with pytest.raises(bridge.BridgeTypeError, match=r"Event condition must be a callable.*int 3"):
