@@ -80,6 +80,22 @@ class Interpolant:
             evaluate = self._evaluate
         return np.asarray(evaluate(ts), dtype=np.float64)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The dense solution lives with the engine that made it (closures, engine memory):
+        # a pickled Solution (sent to another process) keeps its span and says so on use.
+        return (_left_behind, (self.span,))
+
+
+def _left_behind(span: tuple[float, float]) -> Interpolant:
+    def make() -> Callable[[FloatArray], FloatArray]:
+        raise BridgeValueError(
+            "sol(t) is not available on a Solution that was pickled or copied to another "
+            "process: the dense output stays where the solve ran. Ask for the times you "
+            "need with saveat=..., or call sol(t) before sending the solution"
+        )
+
+    return Interpolant(span, make)
+
 
 def _times(t: Any) -> tuple[FloatArray, bool]:
     """``sol(t)``'s argument as a 1-D float array, and whether it was a scalar."""
@@ -177,8 +193,10 @@ class Solution:
         interp = self.interpolant
         if interp is None:
             raise BackendUnsupportedError(
-                f"sol(t) (dense output) is not yet available on the {self.backend} engine; "
-                "ask for the times you need with saveat=..., or solve with backend='reference'"
+                f"sol(t) needs a dense output, which this solution does not carry (the "
+                f"{self.backend} engine gives none yet, and ensemble members have none): ask "
+                "for the times you need with saveat=..., or solve the problem alone with "
+                "backend='reference'"
             )
         a, b = interp.span
         lo, hi = min(a, b), max(a, b)

@@ -417,3 +417,15 @@ def test_forward_and_adjoint_agree_on_values_saved_at_events(saveat):
             g_f, g_a = pb_f(c_f), pb_a(c_a)
             np.testing.assert_allclose(g_f.u0, g_a.u0, rtol=1e-6, atol=1e-8)
             np.testing.assert_allclose(g_f.p, g_a.p, rtol=1e-6, atol=1e-8)
+
+
+def test_a_solution_still_pickles_and_says_where_its_dense_output_is():
+    import pickle
+
+    prob = bridge.ODEProblem(lambda u, p, t: [-u[0]], [1.0], (0.0, 1.0))
+    sol = bridge.solve(prob, "Tsit5", saveat=[0.5, 1.0], **REF)
+    back = pickle.loads(pickle.dumps(sol))
+    np.testing.assert_array_equal(back.u, sol.u)
+    with pytest.raises(bridge.BridgeValueError, match="pickled or copied to another process"):
+        back(0.5)
+    np.testing.assert_allclose(sol(0.5), sol.u[0], rtol=1e-12)
