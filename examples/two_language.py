@@ -26,7 +26,6 @@ import warnings
 from collections.abc import Callable
 
 import bridge
-from bridge import _julia
 
 # A module of its own, so the example does not define names in Julia's Main.
 JULIA_FIB = """
@@ -70,7 +69,9 @@ def best_time(func: Callable[[], object], reps: int) -> float:
 
 def julia_fib(n: int, reps: int) -> tuple[int, float, float]:
     """fib(n) in Julia: the value, the time per call measured inside Julia, and through bridge."""
-    jl = _julia.jl()
+    bridge.start_julia()  # bridge's Julia session (juliacall), with DiffBridge loaded
+    from juliacall import Main as jl
+
     mod = jl.seval(JULIA_FIB)
     value = int(mod.fib(n))
     inside, _ = mod.seconds_per_call(n, max(reps, 100))
@@ -106,10 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"Backend: {choice.describe()}")
     if choice.name != "julia":
-        status = _julia.status()
-        reason = status.reason or f"backend {choice.name!r} was asked for ({choice.source})"
+        reason = dict(choice.skipped).get("julia") or (
+            f"backend {choice.name!r} was asked for ({choice.source})"
+        )
         print(f"Julia: not available here, so there is nothing to compare with ({reason}).")
-        print(f"To get Julia: {_julia.INSTALL_HINT}; then run this example again.")
+        print("To get Julia: run `python -m bridge install` once; then run this example again.")
         print(f"OK: Python timed; the Julia comparison needs Julia ({choice.name} backend).")
         return 0
 
