@@ -510,3 +510,23 @@ def test_progress_keeps_failures_as_data():
     assert sol.retcode in ("DtLessThanMin", "Unstable")
     np.testing.assert_array_equal(sol.t, np.linspace(0.0, 2.0, 21)[: len(sol.t)])
     assert len(sol.t) in (10, 11)
+
+
+@needs_diffsol
+def test_ensemble_workers_get_the_compiled_model_and_agree_with_serial():
+    if not hasattr(bridge, "EnsembleProblem"):
+        pytest.skip("ensembles are not in this bridge")
+    from bridge._diffsol.backend import BACKEND, compiled_model
+
+    prob = lv_problem(tspan=(0.0, 5.0))
+    generated, extras = BACKEND.portable_extras(prob)
+    assert generated["diffsl"].startswith("// bridge model") and extras == (compiled_model(prob),)
+    eprob = bridge.EnsembleProblem(prob, p=[[1.5, 1.0, 3.0, 1.0], [1.2, 0.9, 2.5, 1.1]])
+    kw = {"saveat": 0.5, "backend": "diffsol", **TIGHT}
+    serial = bridge.solve(eprob, "Tsit5", **kw)
+    procs = bridge.solve(eprob, "Tsit5", ensemble="processes", **kw)
+    np.testing.assert_array_equal(procs.u, serial.u)
+    _, pb_serial = bridge.vjp(eprob, "Tsit5", **kw)
+    _, pb_procs = bridge.vjp(eprob, "Tsit5", ensemble="processes", **kw)
+    cot = np.ones_like(serial.u)
+    np.testing.assert_allclose(pb_procs(cot).p, pb_serial(cot).p, rtol=1e-12)

@@ -103,6 +103,9 @@ class DiffsolBackend:
     def unsupported(self, prob: ODEProblem, *, gradient: bool) -> str | None:
         return why_not(prob, gradient=gradient)
 
+    def portable_extras(self, prob: ODEProblem) -> tuple[dict[str, str], tuple[CompiledModel, ...]]:
+        return portable_extras(prob)
+
     def solve(self, prob: ODEProblem, alg: Algorithm, opts: SolveOptions) -> Solution:
         run_setup = setup(prob, opts)
         kind = "every" if opts.saveat is None else "dense"
@@ -147,10 +150,24 @@ class DiffsolBackend:
         return sol, pullback
 
 
+def portable_extras(prob: ODEProblem) -> tuple[dict[str, str], tuple[CompiledModel, ...]]:
+    """What an ensemble worker needs besides the traced model's NumPy source: the DiffSL text
+    (forward, and reflected when tspan runs backwards) and the compiled model, whose
+    unpickling fills the worker's cache, so workers restore diffsol's bytes (milliseconds)
+    instead of compiling (``bridge._ensemble.portable``)."""
+    from .._trace.diffsl_codegen import diffsl_source
+
+    t0, t1 = prob.tspan
+    generated = {"diffsl": diffsl_source(prob.model)}
+    if t1 < t0:
+        generated["diffsl-reflected"] = diffsl_source(prob.model, reflected=True)
+    return generated, (compiled_model(prob, reflected=t1 < t0),)
+
+
 def _failed_pullback(cotangent: FloatArray) -> Gradients:  # pragma: no cover - _api refuses
     raise AssertionError("no pullback of a failed solve")
 
 
 BACKEND = DiffsolBackend()
 
-__all__ = ["BACKEND", "BACKEND_NAME", "DiffsolBackend", "compiled_model"]
+__all__ = ["BACKEND", "BACKEND_NAME", "DiffsolBackend", "compiled_model", "portable_extras"]
