@@ -196,6 +196,7 @@ def dask_client():
     cluster.close()
 
 
+@pytest.mark.timeout(300)
 def test_dask_gives_the_serial_answer_in_member_order(dask_client):
     eprob = lv_ensemble(7)
     serial = bridge.solve(eprob, "Tsit5", saveat=TS, backend="reference", **TIGHT)
@@ -212,6 +213,7 @@ def test_dask_gives_the_serial_answer_in_member_order(dask_client):
     np.testing.assert_allclose(pb(cot).p, pb_serial(cot).p, rtol=1e-12)
 
 
+@pytest.mark.timeout(300)  # a lost worker must never hang the suite
 def test_dask_worker_killed_mid_run_still_yields_every_member(dask_client):
     import os
     import signal
