@@ -61,11 +61,15 @@ def augmented_rhs(model: Model, p: FloatArray, sparse: bool) -> tuple[Rhs, Calla
             dst[n:] += dfp(u, p, t).T
         return out
 
-    eye = sp.identity(k + 1, format="csc") if sparse else np.eye(k + 1)
+    # Built on the first call only: explicit methods never ask, and for a neural ODE
+    # (k = n + m in the thousands) a dense eye(k + 1) is hundreds of MB.
+    eye: list[Any] = []
 
     def jac(t: float, y: FloatArray) -> Any:
+        if not eye:
+            eye.append(sp.identity(k + 1, format="csc") if sparse else np.eye(k + 1))
         block = df(y[:n], p, t)
-        return sp.kron(eye, block, format="csc") if sparse else np.kron(eye, block)
+        return sp.kron(eye[0], block, format="csc") if sparse else np.kron(eye[0], block)
 
     return fun, jac
 
