@@ -30,6 +30,7 @@ from ._errors import (
     BridgeTypeError,
     BridgeValueError,
     JuliaUnavailableError,
+    user_stacklevel,
 )
 
 if TYPE_CHECKING:
@@ -344,21 +345,8 @@ def _warn_once(choice: BackendChoice) -> None:
         f"bridge: backend='auto' runs on {choice.name}: {hints}. Set {ENV_VAR}={choice.name} "
         "to choose it explicitly and silence this warning.",
         BridgeBackendWarning,
-        stacklevel=_user_stacklevel(),
+        stacklevel=user_stacklevel(),
     )
-
-
-def _user_stacklevel() -> int:
-    """The stack level of the first frame outside bridge (so the warning names user code)."""
-    import sys
-
-    here = os.path.dirname(os.path.abspath(__file__))
-    frame = sys._getframe(1)
-    level = 1
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(here):
-        frame = frame.f_back  # type: ignore[assignment]
-        level += 1
-    return level
 
 
 def resolve_backend(backend: object = None) -> str:

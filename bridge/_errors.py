@@ -6,6 +6,9 @@ Bad input raises ``BridgeValueError`` / ``BridgeTypeError``, which are also ``Va
 
 from __future__ import annotations
 
+import os
+import sys
+
 
 class BridgeError(Exception):
     """Base class of every error raised by bridge on purpose."""
@@ -102,3 +105,19 @@ class SolverWarning(BridgeWarning):
 
 class GradientWarning(BridgeWarning):
     """A gradient was computed, but may be inaccurate; the message says why and where."""
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` for ``warnings.warn`` that names the first frame outside bridge.
+
+    Called from the function that warns; its callers inside bridge are skipped, so the
+    warning points at the user's line however deep in bridge it was raised.
+    """
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(here):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level

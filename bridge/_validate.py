@@ -178,8 +178,7 @@ def _check_reltol(rt: float) -> float:
         raise BridgeValueError(f"reltol must be positive, got {rt!r}")
     if rt >= MIN_RELTOL:
         return rt
-    from ._backend import _user_stacklevel
-    from ._errors import BridgeWarning
+    from ._errors import BridgeWarning, user_stacklevel
 
     warnings.warn(
         f"reltol={rt!r} is below what float64 arithmetic can meet (errors of about "
@@ -187,7 +186,7 @@ def _check_reltol(rt: float) -> float:
         "For more digits, use tighter abstol where the solution is small, or solve in "
         "higher precision on the Julia backend.",
         BridgeWarning,
-        stacklevel=_user_stacklevel(),
+        stacklevel=user_stacklevel(),
     )
     return MIN_RELTOL
 

@@ -52,13 +52,13 @@ def link_derivatives(event: Any, link: Link, p: FloatArray, t: float) -> LinkDer
     g_u, g_p, g_t = event.g_u(u, p, t), event.g_p(u, p, t), event.g_t(u, p, t)
     g_dot = float(g_u @ link.f_a) + g_t
     if g_dot == 0.0 or not np.isfinite(g_dot):
-        from .._backend import _user_stacklevel
+        from .._errors import user_stacklevel
 
         warnings.warn(
             f"{event.describe()} at t={t!r} is reached tangentially (dg/dt = {g_dot!r}): the "
             "derivative of its time is unbounded there, and the gradient leaves it out",
             GradientWarning,
-            stacklevel=_user_stacklevel(),
+            stacklevel=user_stacklevel(),
         )
         g_dot = float("inf")  # dτ/dθ = 0
     return LinkDerivatives(
