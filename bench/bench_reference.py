@@ -112,8 +112,8 @@ def bench_lotka_volterra(repeats: int) -> None:
     sol = bridge.solve(prob, "Tsit5", **kw)
     row("bridge solve Tsit5 (DOP853)", t_fwd, sol.stats.nf, np.abs(sol.u - ref).max(), t_scipy)
     for sensealg, t_grad in zip(sensealgs, t_grads, strict=True):
-        s, _ = grad(sensealg)()
-        nf = s.stats.nf + s.extra.get("adjoint_stats", bridge.Stats()).nf
+        s, g = grad(sensealg)()
+        nf = s.stats.nf + (g.stats or bridge.Stats()).nf
         row(f"bridge vjp+pullback {sensealg}", t_grad, nf, np.abs(s.u - ref).max(), t_fwd)
     print("  (ratios: solve vs scipy; gradients vs the bridge forward solve)")
 

@@ -161,7 +161,6 @@ class Solution:
     alg: str
     backend: str
     message: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, repr=False)
     t_events: list[FloatArray] = field(default_factory=list, repr=False)
     u_events: list[FloatArray] = field(default_factory=list, repr=False)
     #: The dense output (``sol(t)``); None when the engine gives none.
@@ -259,12 +258,14 @@ class Gradients:
     """Gradients of a scalar loss with respect to the problem's ``u0`` and ``p``.
 
     ``p`` is flat like ``prob.p``; ``p_dict`` gives it in the user's named layout when
-    the problem was built with named parameters.
+    the problem was built with named parameters. ``stats`` are the backward solve's counts,
+    where the engine ran one and reports them.
     """
 
     u0: FloatArray
     p: FloatArray
     p_dict: dict[str, FloatArray] | None = None
+    stats: Stats | None = None
 
     def __iter__(self) -> Any:
         return iter((self.u0, self.p))
@@ -294,8 +295,3 @@ class DensePullback:
         g = np.einsum("tkn,tn->k", self.sens, cotangent)
         n = self.n_states
         return Gradients(u0=np.ascontiguousarray(g[:n]), p=np.ascontiguousarray(g[n:]))
-
-
-def empty_like_failure(n: int) -> FloatArray:
-    """An empty (0, n) state array for solves that fail before the first save."""
-    return np.zeros((0, n))

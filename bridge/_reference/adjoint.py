@@ -43,7 +43,7 @@ from .driver import Rhs, Trajectory, integrate
 from .events import EventRun, Hit, add_stats
 from .jumps import adjoint_jump
 from .methods import TAKES_JACOBIAN, for_size, scipy_method
-from .solve import interpolant, run_forward, to_solution
+from .solve import interpolant, run_forward, to_solution, warn_sliding
 
 #: Forward sensitivities replace the jumps when there are more than this many save points
 #: per forward step and state. Measured (vjp + pullback, shared 2-core machine): on
@@ -209,7 +209,7 @@ def vjp(
 ) -> tuple[Solution, Callable[[FloatArray], Gradients]]:
     """Dense forward solve now; the pullback runs the backward solve per cotangent.
 
-    The pullback also records the backward solve's counts in ``sol.extra["adjoint_stats"]``.
+    The pullback's ``Gradients.stats`` are the backward solve's counts.
     It owns what it reads (the dense solution, a copy of the save times, the problem's own
     copy of p): editing ``sol.t``, ``sol.u`` or the arrays the problem was built from after
     ``vjp`` does not change its answers.
@@ -248,6 +248,7 @@ def vjp(
             "steps make the adjoint's jumps dearer)",
         )
     sol = to_solution(run, alg_label + label_suffix)
+    warn_sliding(prob, run)
     model, p, t0 = prob.model, prob.p, prob.tspan[0]
     sol.interpolant = interpolant(t0, run, lambda: run.at)
     save_t = run.t.copy()
@@ -263,7 +264,7 @@ def vjp(
             grads, stats = backward(model, p, run, save_t, cotangent, method, opts, progress)
         finally:
             progress.close()
-        sol.extra["adjoint_stats"] = stats
+        grads.stats = stats
         return grads
 
     return sol, pullback

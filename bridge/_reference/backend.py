@@ -22,11 +22,10 @@ backward step per save point); ``sol.alg`` then says "forward sensitivities (for
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .._errors import GradientUnavailableError, GradientWarning
+from .._errors import GradientUnavailableError
 from .._model import FloatArray
 from .._solution import Gradients, Solution
 from . import adjoint, forward
@@ -117,13 +116,4 @@ class ReferenceBackend:
             if sensealg not in ("auto", "InterpolatingAdjoint"):
                 suffix += f" (for {sensealg})"
             sol, pullback = adjoint.vjp(prob, alg, opts, suffix, sensealg)
-        sliding = sol.extra.get("sliding")
-        if sliding:
-            warnings.warn(
-                f"the solution of {prob.name!r} slides along a switching surface of its "
-                f"right-hand side ({'; '.join(sliding)}): it does not cross it, so the "
-                "gradient there is not exact (the jump conditions assume a crossing)",
-                GradientWarning,
-                stacklevel=3,
-            )
         return sol, pullback

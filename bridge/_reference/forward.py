@@ -28,7 +28,7 @@ from .driver import Rhs
 from .events import EventRun, integrate_events
 from .jumps import forward_transform
 from .methods import TAKES_JACOBIAN, for_size, label, scipy_method
-from .solve import interpolant, progress_of, to_solution, watched
+from .solve import interpolant, progress_of, to_solution, warn_sliding, watched
 
 if TYPE_CHECKING:
     from .._algorithms import Algorithm
@@ -147,6 +147,7 @@ def vjp(
 
     run = go(not store, opts)
     sol = to_solution(run, label(alg, method) + label_suffix, n)
+    warn_sliding(prob, run)
     if store:
         sens = np.array(run.y[:, n:]).reshape(len(run.t), k, n)
         for hit in run.hits:  # values saved at an event move with its time

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .._errors import GradientWarning, user_stacklevel
 from .._model import FloatArray, Model
 from .._progress import Progress
 from .._solution import Interpolant, Solution
@@ -64,9 +66,21 @@ def to_solution(run: Run | EventRun, alg_label: str, n: int | None = None) -> So
     )
     if isinstance(run, EventRun):
         sol.t_events, sol.u_events = run.t_events, run.u_events
-        if run.sliding:
-            sol.extra["sliding"] = run.sliding
     return sol
+
+
+def warn_sliding(prob: ODEProblem, run: Run | EventRun) -> None:
+    """Warn when a gradient's trajectory slides along a switching surface of its own
+    right-hand side: the jump conditions assume a crossing, so the gradient is not exact."""
+    sliding = run.sliding if isinstance(run, EventRun) else None
+    if sliding:
+        warnings.warn(
+            f"the solution of {prob.name!r} slides along a switching surface of its "
+            f"right-hand side ({'; '.join(sliding)}): it does not cross it, so the "
+            "gradient there is not exact (the jump conditions assume a crossing)",
+            GradientWarning,
+            stacklevel=user_stacklevel(),
+        )
 
 
 def watched(
