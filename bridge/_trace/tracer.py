@@ -15,7 +15,6 @@ import numpy as np
 import sympy as sp
 
 from .._errors import TraceError
-from .._model import function_label as function_label  # events.py imports it here
 from .arrayfuncs import scalar
 from .mathshim import with_math_shim
 from .switches import state_dependent
