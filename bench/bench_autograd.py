@@ -43,6 +43,7 @@ os.environ.setdefault("BRIDGE_BACKEND", "reference")
 
 import bridge
 import bridge.torch as bt
+from tests.models import lotka_volterra
 
 torch = bt.torch  # imported by bridge.torch, which may have to start Julia before it
 
@@ -50,12 +51,6 @@ RTOL, ATOL = 1e-6, 1e-8
 
 
 # ---------------------------------------------------------------------------------- problems
-
-
-def lotka_volterra(u: Any, p: Any, t: Any) -> Any:
-    x, y = u
-    a, b, c, d = p
-    return [a * x - b * x * y, -c * y + d * x * y]
 
 
 class Problem:

@@ -31,20 +31,9 @@ from scipy.integrate import solve_ivp
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import bridge
+from tests.models import lotka_volterra, robertson
 
 warnings.filterwarnings("ignore", category=bridge.BridgeBackendWarning)
-
-
-def lotka_volterra(u, p, t):
-    x, y = u
-    a, b, c, d = p
-    return [a * x - b * x * y, -c * y + d * x * y]
-
-
-def robertson(u, p, t):
-    y1, y2, y3 = u
-    k1, k2, k3 = p
-    return [k3 * y2 * y3 - k1 * y1, k1 * y1 - k2 * y2**2 - k3 * y2 * y3, k2 * y2**2]
 
 
 def median_times(fns: list[Callable[[], Any]], repeats: int) -> list[float]:

@@ -28,6 +28,12 @@ from typing import Any
 
 import numpy as np
 
+# The right-hand sides bridge solves come from the one catalogue of models (tests/models.py);
+# the *_xp functions below are the peers' versions of the same models (torch, jax).
+from tests.models import CHAIN_N, lorenz, lotka_volterra, robertson
+from tests.models import michaelis_menten_chain as reaction_chain
+from tests.models import mlp_named as neural_ode
+
 FloatArray = np.ndarray
 
 
@@ -114,13 +120,6 @@ def _steps(t0: float, t1: float, dt: float) -> FloatArray:
 # --- Lotka–Volterra ------------------------------------------------------------------------
 
 
-def lotka_volterra(u: Any, p: Any, t: Any) -> list[Any]:
-    """Predator–prey: x' = a x − b x y, y' = −c y + d x y."""
-    x, y = u
-    a, b, c, d = p
-    return [a * x - b * x * y, -c * y + d * x * y]
-
-
 def lotka_volterra_xp(u: Any, p: Any, t: Any, xp: Any) -> Any:
     x, y = u[0], u[1]
     return xp.stack([p[0] * x - p[1] * x * y, -p[2] * y + p[3] * x * y])
@@ -136,13 +135,6 @@ F_i { a * x - b * x * y, -c * y + d * x * y }
 # --- Lorenz --------------------------------------------------------------------------------
 
 
-def lorenz(u: Any, p: Any, t: Any) -> list[Any]:
-    """The Lorenz system with σ, ρ, β = p."""
-    x, y, z = u
-    sigma, rho, beta = p
-    return [sigma * (y - x), x * (rho - z) - y, x * y - beta * z]
-
-
 def lorenz_xp(u: Any, p: Any, t: Any, xp: Any) -> Any:
     x, y, z = u[0], u[1], u[2]
     return xp.stack([p[0] * (y - x), x * (p[1] - z) - y, x * y - p[2] * z])
@@ -156,17 +148,6 @@ F_i { sigma * (y - x), x * (rho - z) - y, x * y - beta * z }
 
 
 # --- Robertson -----------------------------------------------------------------------------
-
-
-def robertson(u: Any, p: Any, t: Any) -> list[Any]:
-    """Robertson's stiff chemical kinetics (rates k1, k2, k3 = 0.04, 3e7, 1e4)."""
-    y1, y2, y3 = u
-    k1, k2, k3 = p
-    return [
-        -k1 * y1 + k3 * y2 * y3,
-        k1 * y1 - k2 * y2 * y2 - k3 * y2 * y3,
-        k2 * y2 * y2,
-    ]
 
 
 ROBERTSON_DIFFSL = """
@@ -188,20 +169,6 @@ def robertson_xp(u: Any, p: Any, t: Any, xp: Any) -> Any:
 
 
 # --- 50-state reaction chain ---------------------------------------------------------------
-
-CHAIN_N = 50
-
-
-def reaction_chain(u: Any, p: Any, t: Any) -> list[Any]:
-    """S1 → S2 → … → S50 → ∅ with Michaelis–Menten steps v_i = k_i u_i / (K + u_i).
-
-    p = (k_1, …, k_50, K): 51 parameters, so n + m = 101 and SciMLSensitivity's (and the
-    reference backend's) automatic choice is an adjoint rather than forward mode.
-    """
-    n = CHAIN_N
-    km = p[n]
-    v = [p[i] * u[i] / (km + u[i]) for i in range(n)]
-    return [-v[0]] + [v[i - 1] - v[i] for i in range(1, n)]
 
 
 def reaction_chain_xp(u: Any, p: Any, t: Any, xp: Any) -> Any:
@@ -227,11 +194,6 @@ NN_HIDDEN = 16
 def _nn_shapes() -> dict[str, tuple[int, ...]]:
     h = NN_HIDDEN
     return {"W1": (h, 2), "b1": (h,), "W2": (2, h), "b2": (2,)}
-
-
-def neural_ode(u: Any, p: Any, t: Any) -> Any:
-    """A 2→16→2 tanh MLP as the vector field; p = {"W1", "b1", "W2", "b2"}."""
-    return p["W2"] @ np.tanh(p["W1"] @ u + p["b1"]) + p["b2"]
 
 
 def neural_ode_xp(u: Any, p: Any, t: Any, xp: Any) -> Any:

@@ -79,6 +79,24 @@ def reaction_chain_50(u, p, t):
     return np.concatenate([[0.0], flux]) - np.concatenate([flux, [0.0]])
 
 
+#: The benchmarks' cascade: S1 -> S2 -> ... -> S50 -> nothing, Michaelis–Menten steps.
+CHAIN_N = 50
+
+
+def michaelis_menten_chain(u, p, t):
+    """v_i = k_i u_i / (K + u_i); p = (k_1, ..., k_50, K): n + m = 101, so SciMLSensitivity's
+    (and the reference backend's) automatic choice is an adjoint rather than forward mode."""
+    n = CHAIN_N
+    km = p[n]
+    v = [p[i] * u[i] / (km + u[i]) for i in range(n)]
+    return [-v[0]] + [v[i - 1] - v[i] for i in range(1, n)]
+
+
+def mlp_named(u, p, t):
+    """A tanh MLP as the vector field, with named weights p = {"W1", "b1", "W2", "b2"}."""
+    return p["W2"] @ np.tanh(p["W1"] @ u + p["b1"]) + p["b2"]
+
+
 def forced_oscillator(u, p, t):
     x, v = u
     omega, zeta, amplitude = p

@@ -16,6 +16,8 @@ import pytest
 
 import bridge
 from tests.handmodel import HandModel
+from tests.models import lotka_volterra as lotka_volterra_f
+from tests.models import robertson as robertson_f
 
 
 def _tracing_available() -> bool:
@@ -108,12 +110,6 @@ OSCILLATOR = Spec(
 
 
 # --- Lotka-Volterra -------------------------------------------------------------------
-def lotka_volterra_f(u, p, t):
-    x, y = u[0], u[1]
-    a, b, c, d = p[0], p[1], p[2], p[3]
-    return [a * x - b * x * y, -c * y + d * x * y]
-
-
 LOTKA_VOLTERRA = Spec(
     "lotka_volterra",
     lotka_volterra_f,
@@ -128,16 +124,6 @@ LOTKA_VOLTERRA = Spec(
 
 
 # --- Robertson chemical kinetics (stiff) -----------------------------------------------
-def robertson_f(u, p, t):
-    y1, y2, y3 = u[0], u[1], u[2]
-    k1, k2, k3 = p[0], p[1], p[2]
-    return [
-        -k1 * y1 + k3 * y2 * y3,
-        k1 * y1 - k2 * y2**2 - k3 * y2 * y3,
-        k2 * y2**2,
-    ]
-
-
 def _robertson_jac(u, p, t):
     _y1, y2, y3 = u
     k1, k2, k3 = p
