@@ -103,7 +103,8 @@ class FakeJulia:
 
     def __call__(self, name: str, *args: Any, nogil: bool = False, **kwargs: Any) -> Any:
         self.calls.append((name, args, nogil))
-        result = (self.matrix, self.t, "Success", (10, 0, 0, 5, 1))
+        no_events = (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros((self.n, 0)), 1.0, "")
+        result = (self.matrix, self.t, "Success", (10, 0, 0, 5, 1), no_events)
         if name == "prepare":
             return "job"
         if name == "solve_job":

@@ -78,7 +78,14 @@ class FakeFunction(AnyValue):
             return "DomainError with -1.0: sqrt was called with a negative argument"
         if self.name == "fail":
             raise JuliaError(AnyValue())
+        if self.name == "dense_job":
+            return AnyValue()
+        if self.name == "dense_eval":
+            return ArrayValue(np.ones((1, len(args[1]))))
+        events = (ArrayValue(np.ones(1, dtype=np.int64)), ArrayValue(np.ones(1)),
+                  ArrayValue(np.ones((1, 1))), 1.0, "")  # fmt: skip
         solution = (ArrayValue(np.ones((1, 3))), ArrayValue(np.arange(3.0)), "Success", (1,) * 5)
+        solution = (*solution, events)
         if self.name == "vjp_job":
             return (*solution, AnyValue())
         if self.name == "pullback_job":
@@ -127,9 +134,11 @@ def test_solve_vjp_and_pullback_touch_julia_only_with_the_lock_held(fake_main):
     sol2, pullback = backend.vjp(prob, check_alg("Tsit5"), opts, "GaussAdjoint")
     grads = pullback(np.ones((3, 1)))
     assert sol.u.shape == (3, 1) and grads.u0.shape == (1,)
+    assert sol([0.25, 0.75]).shape == (2, 1) and sol2(0.5).shape == (1,)  # dense output
     del sol, sol2, pullback, grads
     gc.collect()
     assert {"module", "getattr", "call", "array", "drop"} <= _kinds(), TOUCHES
+    assert ("call dense_job", True) in TOUCHES and ("call dense_eval", True) in TOUCHES
     outside = [what for what, held in TOUCHES if not held]
     assert outside == [], f"Julia touched without the call lock: {outside}"
 
@@ -151,13 +160,14 @@ def test_a_drop_while_another_thread_is_in_julia_waits_for_the_lock(fake_main):
     TOUCHES.clear()
     del sol
     gc.collect()
-    assert TOUCHES == [] and len(session._PENDING) == 2  # the matrix and the times, queued
+    # the matrix, the times and the job (kept for sol(t)), queued
+    assert TOUCHES == [] and len(session._PENDING) == 3
     done.set()
     worker.join()
     session.call("solve_job", None)  # the next call drops them, with the lock held
     gc.collect()
     drops = [held for what, held in TOUCHES if what == "drop"]
-    assert len(drops) >= 2 and all(drops) and session._PENDING == []
+    assert len(drops) >= 3 and all(drops) and session._PENDING == []
     assert all(held for _, held in TOUCHES)
 
 

@@ -227,7 +227,7 @@ function _ensemble_vjp(e::EnsembleInputs, sensealg::String)
     threw = Vector{Any}(nothing, N)
     each_member(N) do i
         try
-            Ui, _, retcode, st, handle = _vjp_job(member_job(e, i), sensealg)
+            Ui, _, retcode, st, _, handle = _vjp_job(member_job(e, i), sensealg)
             save_member!(U, i, Ui)
             retcodes[i] = retcode
             stats[:, i] .= st

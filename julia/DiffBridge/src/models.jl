@@ -40,6 +40,28 @@ fresh_module(key::AbstractString) = Module(Symbol("DiffBridgeCode_", replace(key
 latest_global(m::Module, name::Symbol) = Base.invokelatest(getglobal, m, name)
 
 """
+    include_module(key, src, modname, required) -> Module
+
+Evaluate generated source (a `module modname ... end`) into its own fresh module and return
+the inner module, after checking that it defines every name in `required`.
+"""
+function include_module(key::AbstractString, src::AbstractString, modname::AbstractString, required)
+    host = fresh_module(key)
+    Base.include_string(host, src, "bridge_$(key).jl")
+    name = Symbol(modname)
+    isdefined(host, name) ||
+        throw(DiffBridgeError("generated source for key $(repr(key)) does not define module $modname"))
+    mod = latest_global(host, name)
+    mod isa Module ||
+        throw(DiffBridgeError("$modname in the generated source is a $(typeof(mod)), not a module"))
+    for fname in required
+        isdefined(mod, fname) ||
+            throw(DiffBridgeError("generated module $modname does not define $fname"))
+    end
+    return mod
+end
+
+"""
     load_model(key, src, modname) -> Bool
 
 Evaluate generated model source (a `module modname ... end`) into its own fresh module,
@@ -48,18 +70,7 @@ once per `key`. Returns `true` when it was loaded now, `false` when already cach
 function load_model(key::AbstractString, src::AbstractString, modname::AbstractString)
     lock(CACHE_LOCK) do
         haskey(MODELS, key) && return false
-        host = fresh_module(key)
-        Base.include_string(host, src, "bridge_model_$(key).jl")
-        name = Symbol(modname)
-        isdefined(host, name) ||
-            throw(DiffBridgeError("model source for key $(repr(key)) does not define module $modname"))
-        mod = latest_global(host, name)
-        mod isa Module ||
-            throw(DiffBridgeError("$modname in the model source is a $(typeof(mod)), not a module"))
-        for fname in (GENERATED_FUNCTIONS..., :NSTATES, :NPARAMS)
-            isdefined(mod, fname) ||
-                throw(DiffBridgeError("generated module $modname does not define $fname"))
-        end
+        mod = include_module(key, src, modname, (GENERATED_FUNCTIONS..., :NSTATES, :NPARAMS))
         nstates = Int(latest_global(mod, :NSTATES))
         nparams = Int(latest_global(mod, :NPARAMS))
         MODELS[String(key)] = GeneratedRHS(mod, nstates, nparams)
@@ -125,6 +136,10 @@ function ode_function(rhs::GeneratedRHS)
 end
 
 ode_function(rhs::UserRHS) = ODEFunction{true, SciMLBase.FullSpecialize}(rhs.f)
+
+"""The in-place right-hand side `f!(du, u, p, t)` itself (for the jumps at events)."""
+rhs_function(rhs::GeneratedRHS) = latest_global(rhs.mod, :f!)
+rhs_function(rhs::UserRHS) = rhs.f
 
 """
     reflected!(g!, out, args..., s)

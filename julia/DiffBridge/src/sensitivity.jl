@@ -19,7 +19,7 @@ const SENSEALGS = Dict{String, Any}(
         InterpolatingAdjoint(; autojacvec = vjp) : GaussAdjoint(; autojacvec = vjp),
     "InterpolatingAdjoint" => (vjp, job) -> InterpolatingAdjoint(; autojacvec = vjp),
     "QuadratureAdjoint" => (vjp, job) -> QuadratureAdjoint(;
-        autojacvec = vjp, abstol = job.abstol, reltol = job.reltol,
+        autojacvec = vjp, abstol = minimum(job.abstol), reltol = job.reltol,
     ),
     "BacksolveAdjoint" => (vjp, job) -> BacksolveAdjoint(; autojacvec = vjp),
 )
@@ -70,10 +70,11 @@ function with_endpoints(ts::Vector{Float64}, (t0, t1))
 end
 
 """
-    vjp_job(job, sensealg) -> (U, t, retcode, stats, handle)
+    vjp_job(job, sensealg) -> (U, t, retcode, stats, events, handle)
 
 Solve under `Zygote.pullback` with the named sensitivity method. Returns what `solve_job`
-returns, plus a `VJPHandle` for `pullback_job`. Safe to call with the GIL released.
+returns, plus a handle for `pullback_job`. Safe to call with the GIL released. A job with
+events goes to `_vjp_events_job` (`jumps.jl`).
 
 When time runs backwards (t1 < t0) the differentiated solve runs in reflected time s = -t
 (`reflected_problem`), whatever the method: the continuous adjoints sort their save times
@@ -85,6 +86,7 @@ forward problem with the same solution at the same (negated) times.
 vjp_job(job::Job, sensealg::AbstractString) = Base.invokelatest(_vjp_job, job, String(sensealg))
 
 function _vjp_job(job::Job, sensealg_name::String)
+    job.events === nothing || return _vjp_events_job(job, sensealg_name)
     sensealg = sensitivity_algorithm(sensealg_name, job)
     n, np = length(job.prob.u0), length(job.prob.p)
     wanted = job.saveat
@@ -92,11 +94,8 @@ function _vjp_job(job::Job, sensealg_name::String)
         # "Every step": find the steps with a plain solve, then differentiate a solve saved
         # at exactly those times (an explicit saveat keeps every adjoint's output shape fixed).
         sol = solve(job.prob, job.alg; solve_kwargs(job)...)
-        if !successful_retcode(sol)
-            U, t, retcode, stats = solution_tuple(sol, job)
-            handle = VJPHandle(nothing, false, retcode, n, np, length(t), collect(1:length(t)))
-            return (U, t, retcode, stats, handle)
-        end
+        successful_retcode(sol) ||
+            return failed_vjp(sol, job, retcode_name(sol.retcode), stats_tuple(sol.stats))
         wanted = Vector{Float64}(sol.t)
     end
     t0, t1 = job.prob.tspan
@@ -104,7 +103,67 @@ function _vjp_job(job::Job, sensealg_name::String)
     prob = backwards ? reflected_problem(job) : job.prob
     # Negation is exact in floating point, so reflected times map back to the user's exactly.
     ts = with_endpoints(backwards ? -wanted : wanted, prob.tspan)
-    kwargs = (; common_kwargs(job)..., saveat = ts, sensealg = sensealg)
+    Y, back, tsolved, retcode, stats = differentiated_solve(job, prob, sensealg, ts, backwards)
+    if !successful_retcode(retcode)
+        # A continuous adjoint interpolates a failed forward solve at every save time (and
+        # OrdinaryDiffEqCore's interpolation extrapolates, `src/dense/generic_dense.jl:833`),
+        # hiding where it stopped: report a plain solve's partial trajectory instead, with
+        # the retcode of the differentiated solve (the one the gradients would come from).
+        sol = solve(job.prob, job.alg; solve_kwargs(job)...)
+        return failed_vjp(sol, job, retcode_name(retcode), stats)
+    end
+    tsol = backwards ? -tsolved : tsolved
+    cols = user_columns(tsol, wanted)
+    U = cols == 1:length(tsol) ? Y : Y[:, cols]
+    handle = VJPHandle(back, true, retcode_name(retcode), n, np, length(tsol), cols)
+    events = event_tuple(EventLog(), job, Float64(t1))
+    return (U, tsol[cols], retcode_name(retcode), stats, events, handle)
+end
+
+"""
+    failed_vjp(sol, job, retcode, stats, log = EventLog())
+
+What `vjp_job` returns for a failed solve: the plain solve's partial trajectory, the
+retcode of the solve the gradients would come from, and a handle that refuses pullbacks.
+"""
+function failed_vjp(sol, job::Job, retcode::String, stats, log::EventLog = EventLog())
+    U, t, _, _ = solution_tuple(sol, job)
+    n, np = length(job.prob.u0), length(job.prob.p)
+    handle = VJPHandle(nothing, false, retcode, n, np, length(t), collect(1:length(t)))
+    return (U, t, retcode, stats, event_tuple(log, job, solved_until(job, sol, log)), handle)
+end
+
+"""
+    differentiated_abstol(job, sensealg, prob)
+
+The job's abstol for a differentiated solve. A per-state abstol reaches only
+ForwardDiffSensitivity (its dual solve has the states' shape, and SciMLSensitivity picks
+it for `nothing` when p is non-empty and length(u0) + length(p) <= 100,
+`concrete_solve.jl:177`); the continuous adjoints pass the solve's keywords on to their
+adjoint solve (`kwargs_init`, `concrete_solve.jl:600-610`, `:955`), whose state is longer
+than u, so they get the smallest entry.
+"""
+function differentiated_abstol(job::Job, sensealg, prob)
+    job.abstol isa Float64 && return job.abstol
+    forward = sensealg isa ForwardDiffSensitivity ||
+        (sensealg === nothing && !isempty(prob.p) && length(prob.u0) + length(prob.p) <= 100)
+    return forward ? job.abstol : minimum(job.abstol)
+end
+
+"""
+    differentiated_solve(job, prob, sensealg, ts, backwards) -> (Y, back, t, retcode, stats)
+
+`Zygote.pullback` of `Array(solve(prob; saveat = ts, sensealg))` with respect to (u0, p)
+(u0 alone for an empty p): the output, its pullback, and the solve's times, retcode and
+stats. `prob` may be in reflected time (`backwards`); the job's tstops inside its span go
+along (negated in reflected time).
+"""
+function differentiated_solve(job::Job, prob, sensealg, ts::Vector{Float64}, backwards::Bool)
+    a, b = prob.tspan
+    stops = filter(s -> min(a, b) < s < max(a, b), backwards ? -job.tstops : job.tstops)
+    kwargs = (; reltol = job.reltol, abstol = differentiated_abstol(job, sensealg, prob),
+        maxiters = job.maxiters, verbose = quiet(), saveat = ts, sensealg = sensealg)
+    isempty(stops) || (kwargs = (; kwargs..., tstops = stops))
     seen = Ref{Any}(nothing)
     function forward(u0, p)
         fsol = solve(prob, job.alg; u0 = u0, p = p, kwargs...)
@@ -123,22 +182,7 @@ function _vjp_job(job::Job, sensealg_name::String)
         Zygote.pullback(forward, prob.u0, prob.p)
     end
     tsolved, retcode, stats = seen[]
-    if !successful_retcode(retcode)
-        # A continuous adjoint interpolates a failed forward solve at every save time (and
-        # OrdinaryDiffEqCore's interpolation extrapolates, `src/dense/generic_dense.jl:833`),
-        # hiding where it stopped: report a plain solve's partial trajectory instead, with
-        # the retcode of the differentiated solve (the one the gradients would come from).
-        U, t, _, _ = solution_tuple(solve(job.prob, job.alg; solve_kwargs(job)...), job)
-        handle = VJPHandle(nothing, false, retcode_name(retcode), n, np, length(t),
-            collect(1:length(t)))
-        return (U, t, retcode_name(retcode), stats, handle)
-    end
-    tsol = backwards ? -tsolved : tsolved
-    cols = user_columns(tsol, wanted)
-    U = cols == 1:length(tsol) ? Y : Y[:, cols]
-    handle = VJPHandle(back, successful_retcode(retcode), retcode_name(retcode), n, np,
-        length(tsol), cols)
-    return (U, tsol[cols], retcode_name(retcode), stats, handle)
+    return Y, back, tsolved, retcode, stats
 end
 
 """
@@ -170,16 +214,26 @@ function _pullback_job(h::VJPHandle, cot::AbstractMatrix)
         "the forward solve ended with retcode $(h.retcode); its gradients would be wrong"))
     size(cot) == (h.nstates, length(h.cols)) || throw(DimensionMismatch(
         "cotangent has size $(size(cot)), expected $((h.nstates, length(h.cols)))"))
+    return apply_back(h.back, cot, h.nstates, h.nparams, h.ncols, h.cols)
+end
+
+"""
+    apply_back(back, cot, n, np, ncols, cols) -> (du0, dp)
+
+Zygote's pullback `back` of an n × ncols output applied to `cot`, the cotangent of its
+columns `cols` (the others get zero), as dense Float64 gradients.
+"""
+function apply_back(back, cot::AbstractMatrix, n::Integer, np::Integer, ncols::Integer, cols)
     Ybar = cot
-    if h.cols != 1:(h.ncols)
-        Ybar = zeros(h.nstates, h.ncols)
-        Ybar[:, h.cols] .= cot
+    if cols != 1:ncols
+        Ybar = zeros(n, ncols)
+        Ybar[:, cols] .= cot
     end
-    grads = h.back(Ybar)
+    grads = back(Ybar)
     # Zygote's `pullback` gives a bare `nothing` (not a tuple) when neither input has a gradient.
     du0, dp = grads === nothing ? (nothing, nothing) :
         length(grads) == 1 ? (only(grads), nothing) : grads
-    return (dense_gradient(du0, h.nstates), dense_gradient(dp, h.nparams))
+    return (dense_gradient(du0, n), dense_gradient(dp, np))
 end
 
 dense_gradient(::Nothing, n::Integer) = zeros(n)
