@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 import sympy as sp
+from numpy.lib.mixins import NDArrayOperatorsMixin
 from sympy.core.sympify import SympifyError
 
 from .._errors import TraceError
@@ -105,7 +106,7 @@ class _SymPyCalled(TraceError, SympifyError):
         return str(self.args[0])
 
 
-class SymArray:
+class SymArray(NDArrayOperatorsMixin):
     """An n-d array of SymPy expressions that NumPy functions accept (see module docstring)."""
 
     # Beat ndarray in mixed binary operations, so ``W @ u`` and ``2.0 * u`` come to us.
@@ -262,85 +263,19 @@ class SymArray:
             return [SymArray(r, tape) for r in result]
         return result
 
-    # -- operators (all through the ufunc path) ----------------------------------------------
-    def __add__(self, o: Any) -> Any:
-        return np.add(self, o)
-
-    def __radd__(self, o: Any) -> Any:
-        return np.add(o, self)
-
-    def __sub__(self, o: Any) -> Any:
-        return np.subtract(self, o)
-
-    def __rsub__(self, o: Any) -> Any:
-        return np.subtract(o, self)
-
-    def __mul__(self, o: Any) -> Any:
-        return np.multiply(self, o)
-
-    def __rmul__(self, o: Any) -> Any:
-        return np.multiply(o, self)
-
-    def __truediv__(self, o: Any) -> Any:
-        return np.true_divide(self, o)
-
-    def __rtruediv__(self, o: Any) -> Any:
-        return np.true_divide(o, self)
-
-    def __pow__(self, o: Any) -> Any:
-        return np.power(self, o)
-
-    def __rpow__(self, o: Any) -> Any:
-        return np.power(o, self)
-
-    def __matmul__(self, o: Any) -> Any:
-        return np.matmul(self, o)
-
-    def __rmatmul__(self, o: Any) -> Any:
-        return np.matmul(o, self)
-
-    def __neg__(self) -> Any:
-        return np.negative(self)
-
-    def __pos__(self) -> Any:
-        return self
-
-    def __abs__(self) -> Any:
-        return np.absolute(self)
-
-    def __gt__(self, o: Any) -> Any:
-        return np.greater(self, o)
-
-    def __ge__(self, o: Any) -> Any:
-        return np.greater_equal(self, o)
-
-    def __lt__(self, o: Any) -> Any:
-        return np.less(self, o)
-
-    def __le__(self, o: Any) -> Any:
-        return np.less_equal(self, o)
-
-    def __eq__(self, o: Any) -> Any:
-        return np.equal(self, o)
-
-    def __ne__(self, o: Any) -> Any:
-        return np.not_equal(self, o)
-
-    def __and__(self, o: Any) -> Any:
-        return np.logical_and(self, o)
-
-    def __rand__(self, o: Any) -> Any:
-        return np.logical_and(o, self)
-
-    def __or__(self, o: Any) -> Any:
-        return np.logical_or(self, o)
-
-    def __ror__(self, o: Any) -> Any:
-        return np.logical_or(o, self)
-
-    def __invert__(self) -> Any:
-        return np.logical_not(self)
-
+    # Operators (+, @, <, & ...) come from NDArrayOperatorsMixin: each calls its ufunc, which
+    # reaches __array_ufunc__ above. ``&``, ``|`` and ``~`` are NumPy's bitwise_and/or and
+    # invert, traced as logical and/or/not (ops.py).
+    # In-place operators build a new traced value and rebind the name (``x += y`` is
+    # ``x = x + y``): the mixin's in-place forms would write into the traced array.
+    __iadd__ = NDArrayOperatorsMixin.__add__
+    __isub__ = NDArrayOperatorsMixin.__sub__
+    __imul__ = NDArrayOperatorsMixin.__mul__
+    __itruediv__ = NDArrayOperatorsMixin.__truediv__
+    __ipow__ = NDArrayOperatorsMixin.__pow__
+    __imatmul__ = NDArrayOperatorsMixin.__matmul__
+    __iand__ = NDArrayOperatorsMixin.__and__
+    __ior__ = NDArrayOperatorsMixin.__or__
     __hash__ = None  # type: ignore[assignment]
 
     # -- ndarray methods users call ------------------------------------------------------------

@@ -28,13 +28,14 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
+from numpy.lib.mixins import NDArrayOperatorsMixin
 
 from ..ops import OPS, UFUNCS
 from ..tape import Switch, user_location
 from .graph import Graph, Node, P, U, Unsupported, norm_index
 
 
-class ArrayValue:
+class ArrayValue(NDArrayOperatorsMixin):
     """A traced whole array (see the module docstring)."""
 
     # Beat ndarray in mixed binary operations, so ``W @ u`` and ``2.0 * u`` come to us.
@@ -141,85 +142,9 @@ class ArrayValue:
             raise Unsupported(f"{module}.{func.__name__} has no array rule")
         return rule(self.graph, *args, **kwargs)
 
-    # -- operators --------------------------------------------------------------------------
-    def __add__(self, o: Any) -> Any:
-        return np.add(self, o)
-
-    def __radd__(self, o: Any) -> Any:
-        return np.add(o, self)
-
-    def __sub__(self, o: Any) -> Any:
-        return np.subtract(self, o)
-
-    def __rsub__(self, o: Any) -> Any:
-        return np.subtract(o, self)
-
-    def __mul__(self, o: Any) -> Any:
-        return np.multiply(self, o)
-
-    def __rmul__(self, o: Any) -> Any:
-        return np.multiply(o, self)
-
-    def __truediv__(self, o: Any) -> Any:
-        return np.true_divide(self, o)
-
-    def __rtruediv__(self, o: Any) -> Any:
-        return np.true_divide(o, self)
-
-    def __pow__(self, o: Any) -> Any:
-        return np.power(self, o)
-
-    def __rpow__(self, o: Any) -> Any:
-        return np.power(o, self)
-
-    def __matmul__(self, o: Any) -> Any:
-        return np.matmul(self, o)
-
-    def __rmatmul__(self, o: Any) -> Any:
-        return np.matmul(o, self)
-
-    def __neg__(self) -> Any:
-        return np.negative(self)
-
-    def __pos__(self) -> Any:
-        return self
-
-    def __abs__(self) -> Any:
-        return np.absolute(self)
-
-    def __gt__(self, o: Any) -> Any:
-        return np.greater(self, o)
-
-    def __ge__(self, o: Any) -> Any:
-        return np.greater_equal(self, o)
-
-    def __lt__(self, o: Any) -> Any:
-        return np.less(self, o)
-
-    def __le__(self, o: Any) -> Any:
-        return np.less_equal(self, o)
-
-    def __eq__(self, o: Any) -> Any:
-        return np.equal(self, o)
-
-    def __ne__(self, o: Any) -> Any:
-        return np.not_equal(self, o)
-
-    def __and__(self, o: Any) -> Any:
-        return np.logical_and(self, o)
-
-    def __rand__(self, o: Any) -> Any:
-        return np.logical_and(o, self)
-
-    def __or__(self, o: Any) -> Any:
-        return np.logical_or(self, o)
-
-    def __ror__(self, o: Any) -> Any:
-        return np.logical_or(o, self)
-
-    def __invert__(self) -> Any:
-        return np.logical_not(self)
-
+    # Operators (+, @, <, & ...) come from NDArrayOperatorsMixin: each calls its ufunc, which
+    # reaches __array_ufunc__ above. ``&``, ``|`` and ``~`` are NumPy's bitwise_and/or and
+    # invert, traced as logical and/or/not (ops.py).
     __hash__ = None  # type: ignore[assignment]
 
     def _inplace(self, ufunc: np.ufunc, o: Any) -> ArrayValue:
