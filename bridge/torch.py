@@ -118,46 +118,30 @@ def _tensor(arr: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(arr if arr.flags.writeable else np.array(arr))
 
 
-class _SolveBatch(torch.autograd.Function):
-    """U0 (B, n), P (B, m), t -> u (B, len(t), n), one ensemble; backward = its pullback."""
-
-    @staticmethod
-    def forward(
-        ctx: Any, U0: torch.Tensor, P: torch.Tensor, t: torch.Tensor, call: Odeint
-    ) -> torch.Tensor:
-        u, pullback = call.vjp_batch(_contiguous(U0), _contiguous(P), _numpy(t))
-        out = _tensor(u)
-        ctx.call, ctx.pullback = call, pullback
-        ctx.save_for_backward(U0, P, t, out)
-        return out
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
-        U0, P, t, out = ctx.saved_tensors
-        cot = np.ascontiguousarray(_numpy(grad_out), dtype=np.float64)
-        grads = ctx.pullback(cot)
-        g_u0 = _tensor(grads.u0) if ctx.needs_input_grad[0] else None
-        g_p = _tensor(grads.p) if ctx.needs_input_grad[1] else None
-        g_t = None
-        if ctx.needs_input_grad[2]:
-            per_member = ctx.call.t_cotangent_batch(
-                _numpy(U0), _numpy(P), _numpy(t), _numpy(out), cot, grads.u0
-            )
-            g_t = _tensor(per_member.sum(axis=0))
-        return g_u0, g_p, g_t, None
-
-
 class _Solve(torch.autograd.Function):
-    """u0, p, t (all float64) -> u (len(t), n); backward = the backend's pullback."""
+    """u0 (n,) or U0 (B, n), p, t (all float64) -> u (len(t), n) or (B, len(t), n);
+    backward = the solve's pullback (one ensemble's for a batch)."""
 
     @staticmethod
     def forward(
         ctx: Any, u0: torch.Tensor, p: torch.Tensor, t: torch.Tensor, call: Odeint
     ) -> torch.Tensor:
-        prob, u, pullback = call.vjp_at(_numpy(u0), _numpy(p), _numpy(t))
+        t_np = _numpy(t)
+        if u0.ndim == 2:
+            U0, P = _contiguous(u0), _contiguous(p)
+            u, pullback = call.vjp_batch(U0, P, t_np)
+
+            def t_grad(out: np.ndarray, cot: np.ndarray, g_u0: np.ndarray) -> np.ndarray:
+                return call.t_cotangent_batch(U0, P, t_np, out, cot, g_u0).sum(axis=0)
+
+        else:
+            prob, u, pullback = call.vjp_at(_numpy(u0), _numpy(p), t_np)
+
+            def t_grad(out: np.ndarray, cot: np.ndarray, g_u0: np.ndarray) -> np.ndarray:
+                return Odeint.t_cotangent(prob, t_np, out, cot, g_u0)
+
         out = _tensor(u)
-        ctx.prob, ctx.pullback = prob, pullback
+        ctx.pullback, ctx.t_grad = pullback, t_grad
         # Saved only so that autograd refuses a backward after an in-place edit of any of them
         # (the pullback and the t-gradient use the values as they were).
         ctx.save_for_backward(u0, p, t, out)
@@ -166,14 +150,14 @@ class _Solve(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
-        _, _, t, out = ctx.saved_tensors
+        *_, out = ctx.saved_tensors
         cot = np.ascontiguousarray(_numpy(grad_out), dtype=np.float64)
         grads = ctx.pullback(cot)
         g_u0 = _tensor(grads.u0) if ctx.needs_input_grad[0] else None
         g_p = _tensor(grads.p) if ctx.needs_input_grad[1] else None
         g_t = None
         if ctx.needs_input_grad[2]:
-            g_t = _tensor(Odeint.t_cotangent(ctx.prob, _numpy(t), _numpy(out), cot, grads.u0))
+            g_t = _tensor(ctx.t_grad(_numpy(out), cot, grads.u0))
         return g_u0, g_p, g_t, None
 
 
@@ -275,7 +259,7 @@ def odeint(
         for k in range(size):
             check_values(_numpy(U0[k]), _numpy(P[k]), _numpy(t_64))
         if wants_grad:
-            out = _SolveBatch.apply(U0, P, t_64, call)
+            out = _Solve.apply(U0, P, t_64, call)
         else:
             out = _tensor(call.solve_batch(_contiguous(U0), _contiguous(P), _numpy(t_64)))
     else:
