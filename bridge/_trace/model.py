@@ -31,9 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from .._errors import BridgeTypeError, BridgeValueError, TraceError
-from .._model import FloatArray, ParamSpec, ParamUnflattener, function_label, rhs_output
+from .._errors import BridgeTypeError, BridgeValueError
+from .._model import FloatArray, ParamSpec, ParamUnflattener, function_label
 from .array import array_model
+from .checks import UserFunction
 from .frozen import Frozen, snapshot
 from .julia_codegen import julia_module, module_name
 from .numpy_codegen import NumpyFunction, numpy_module_source
@@ -44,7 +45,7 @@ from .tracer import Trace, trace
 _KEY_MODULE = "BridgeModel"
 
 
-class TracedModel:
+class TracedModel(UserFunction):
     """A right-hand side traced into SymPy, with exact derivatives and generated code.
 
     Implements the ``bridge._model.Model`` protocol, plus ``julia_source(module_name)`` and a
@@ -64,14 +65,7 @@ class TracedModel:
     def __init__(
         self, func: Callable[..., Any], traced: Trace, param_spec: ParamSpec, name: str
     ) -> None:
-        # Weakly: the cache is keyed weakly on func, and a strong reference from the cached
-        # model would keep the key alive forever. The problem that uses the model holds func.
-        self._func: Callable[[], Any] = lambda: func
-        if not isinstance(func, types.MethodType):
-            try:
-                self._func = weakref.ref(func)
-            except TypeError:
-                pass
+        self._hold(func)
         self.trace = traced
         self.name = name
         #: Switches on u or p, with the user's lines (see bridge/_trace/switches.py).
@@ -149,72 +143,9 @@ class TracedModel:
             return diffsl_source(self)
         raise BridgeValueError(f"target must be 'julia', 'numpy' or 'diffsl', got {target!r}")
 
-    def stale(self) -> list[str]:
-        """What changed since the trace among the values it froze (empty: up to date).
-
-        Example
-        -------
-        >>> k = 1.0
-        >>> def decay(u, p, t):
-        ...     return [-k * u[0]]
-        >>> m = trace_model(decay, 1, 0)
-        >>> k = 2.0
-        >>> m.stale()
-        ['global:k']
-        >>> trace_model(decay, 1, 0) is m  # traced again
-        False
-        """
-        func = self._func()
-        if func is None or self.frozen is None:
-            return []
-        return self.frozen.changed(func)
-
-    def check_user_function(self, u0: FloatArray, p: FloatArray, t0: float) -> None:
-        """Refuse (TraceError) a trace that does not compute what the function computes.
-
-        The user's function runs on float arrays and the trace on symbolic ones; code that
-        tells them apart (a ``try/except`` that swallows the tracer's error, an
-        ``isinstance(u, np.ndarray)`` branch, random numbers) gives a model whose solution
-        or derivatives are not the function's. Compared at (u0, p, t0) and a nearby point.
-        """
-        if self._func() is None:
-            return
-        for u, q, t in _check_points(u0, p, t0):
-            with np.errstate(all="ignore"):
-                generated = self.f_generated(u, q, t)
-                try:
-                    own = self.f_user(u, q, t)
-                except Exception as exc:  # any failure is another path than the trace's
-                    raise self._mismatch(u, q, t, f"raises {type(exc).__name__}: {exc}") from exc
-            scale = 1.0 + float(np.max(np.abs(np.nan_to_num(own)), initial=0.0))
-            if not np.allclose(own, generated, rtol=1e-7, atol=1e-10 * scale, equal_nan=True):
-                raise self._mismatch(u, q, t, f"returns {_short(own)}", _short(generated))
-
-    def _mismatch(
-        self, u: FloatArray, p: FloatArray, t: float, own: str, traced: str = ""
-    ) -> TraceError:
-        detail = f", the traced model {traced}" if traced else ""
-        return TraceError(
-            f"cannot trace right-hand side {self.name!r}: the traced model does not compute "
-            f"what the function computes. At u={_short(u)}, p={_short(p)}, t={t:g} the "
-            f"function {own}{detail}. It takes another path on float arrays than on "
-            "bridge's traced arrays: look for a try/except that catches exceptions around "
-            "NumPy calls (it swallows the tracer's error), an isinstance()/type() check "
-            "on u, p or t, or values that change from call to call (random numbers, "
-            "counters). Remove it, or build the problem with trace=False (no gradients)"
-        )
-
     def f(self, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
         """du/dt (see the module docstring for which code computes it)."""
         return self.f_user(u, p, t)
-
-    def f_user(self, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
-        """du/dt from the user's own function, as a fresh float64 array of shape (n,)."""
-        func = self._func()
-        if func is None:  # the user's function is gone: the generated code is equivalent
-            return self.f_generated(u, p, t)
-        params = self._unflatten(p)
-        return rhs_output(func(u, params, t), self.name, self.n_states, u)
 
     def jac(self, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
         return self._jac(u, p, t)
@@ -227,23 +158,6 @@ class TracedModel:
 
     def vjp_p(self, v: FloatArray, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
         return self._vjp_p(v, u, p, t)
-
-
-def _check_points(
-    u0: FloatArray, p: FloatArray, t0: float
-) -> list[tuple[FloatArray, FloatArray, float]]:
-    """(u0, p, t0) and a nearby point off any symmetry (a fixed, irregular pattern)."""
-
-    def nudge(x: FloatArray) -> FloatArray:
-        pattern = np.resize([0.31, -0.47, 0.53, -0.29, 0.61, -0.37, 0.43], x.shape)
-        return np.asarray(x + 1e-2 * (1.0 + np.abs(x)) * pattern, dtype=np.float64)
-
-    u0, p = np.asarray(u0, dtype=np.float64), np.asarray(p, dtype=np.float64)
-    return [(u0.copy(), p.copy(), float(t0)), (nudge(u0), nudge(p), float(t0) + 1e-2)]
-
-
-def _short(x: Any) -> str:
-    return np.array2string(np.asarray(x), precision=6, threshold=8, separator=", ")
 
 
 # -- the cache --------------------------------------------------------------------------------

@@ -23,8 +23,6 @@ array([[0., 1.],
 from __future__ import annotations
 
 import hashlib
-import types
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +30,7 @@ import numpy as np
 
 from ..._errors import BridgeValueError
 from ..._model import FloatArray, ParamSpec, ParamUnflattener
+from ..checks import UserFunction
 from ..julia_codegen import module_name
 from ..portable import PortableModel
 from .julia_printer import julia_module
@@ -144,19 +143,13 @@ class ArrayRuntime:
         return value
 
 
-class ArrayModel(ArrayRuntime):
+class ArrayModel(ArrayRuntime, UserFunction):
     """A right-hand side traced into whole-array operations (see the module docstring)."""
 
     def __init__(
         self, func: Callable[..., Any], traced: ArrayTrace, param_spec: ParamSpec, name: str
     ) -> None:
-        # Weakly, as TracedModel does: the cache is keyed weakly on func.
-        self._func: Callable[[], Any] = lambda: func
-        if not isinstance(func, types.MethodType):
-            try:
-                self._func = weakref.ref(func)
-            except TypeError:
-                pass
+        self._hold(func)
         self.trace = traced
         self.name = name
         self.param_spec = param_spec
@@ -223,27 +216,6 @@ class ArrayModel(ArrayRuntime):
             (source, tuple(np.asarray(c) for c in self.trace.graph.constants)),
             dict(generated or {}),
         )
-
-    # -- checks shared with the scalar path ---------------------------------------------------
-    def f_user(self, u: FloatArray, p: FloatArray, t: float) -> FloatArray:
-        from ..model import TracedModel
-
-        return TracedModel.f_user(self, u, p, t)  # type: ignore[arg-type]
-
-    def stale(self) -> list[str]:
-        from ..model import TracedModel
-
-        return TracedModel.stale(self)  # type: ignore[arg-type]
-
-    def check_user_function(self, u0: FloatArray, p: FloatArray, t0: float) -> None:
-        from ..model import TracedModel
-
-        TracedModel.check_user_function(self, u0, p, t0)  # type: ignore[arg-type]
-
-    def _mismatch(self, *args: Any) -> Any:
-        from ..model import TracedModel
-
-        return TracedModel._mismatch(self, *args)  # type: ignore[arg-type]
 
 
 __all__ = ["ArrayModel", "ArrayRuntime"]
