@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import _julia
-from ._backend import requested_backend
+from ._backend import choose_backend
 from ._errors import BridgeTypeError, BridgeValueError, JuliaUnavailableError
 from ._julia.arrays import array_from_julia, for_julia, is_juliacall_object
 from ._julia.backend import function_key
@@ -65,17 +65,19 @@ def _check_arg(x: Any, i: int) -> Any:
 
 
 def _require_julia(backend: str | None) -> None:
-    name = requested_backend(backend)
-    if name == "reference":
+    choice = choose_backend(backend, warn=False)  # a named but missing Julia raises here
+    if choice.name == "julia":
+        return
+    if choice.requested != "auto":
         raise JuliaUnavailableError(
-            "bridge.zygote runs Zygote.jl, so it needs the Julia backend; backend='reference' "
-            "has no Zygote. Use backend='julia' (or 'auto' with Julia installed)."
+            f"bridge.zygote runs Zygote.jl, so it needs the Julia backend; "
+            f"backend={choice.name!r} has no Zygote. Use backend='julia' (or 'auto' with "
+            "Julia installed)."
         )
-    st = _julia.status()
-    if not st.usable:
-        raise JuliaUnavailableError(
-            f"bridge.zygote needs Julia, but {st.reason}. To fix: {_julia.INSTALL_HINT}."
-        )
+    why = dict(choice.skipped).get("julia", "Julia is not available")
+    raise JuliaUnavailableError(
+        f"bridge.zygote needs Julia, but {why}. To fix: {_julia.INSTALL_HINT}."
+    )
 
 
 def _call(entry: str, f: Any, args: tuple[Any, ...]) -> Any:

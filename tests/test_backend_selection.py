@@ -135,3 +135,26 @@ def test_env_reference_gives_no_warning():
         {"BRIDGE_BACKEND": "reference"},
     )
     assert proc.stdout.split() == ["reference", "0"], proc.stderr
+
+
+def test_the_backend_warning_names_the_users_line(tmp_path):
+    # Not "sys:1: BridgeBackendWarning": the warning points at the line that solved.
+    script = tmp_path / "user_script.py"
+    script.write_text(
+        "import bridge\n"
+        "prob = bridge.ODEProblem(lambda u, p, t: -u, [1.0], (0.0, 1.0))\n"
+        "sol = bridge.solve(prob, 'Tsit5')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "BRIDGE_BACKEND"}
+    proc = subprocess.run(
+        [sys.executable, "-W", "always::UserWarning", str(script)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    if bridge.choose_backend(None, warn=False).name == "julia":
+        pytest.skip("Julia is installed here: auto passes over nothing, so there is no warning")
+    assert "user_script.py:3: BridgeBackendWarning" in proc.stderr, proc.stderr
+    assert "sys:1" not in proc.stderr
