@@ -215,10 +215,8 @@ def vjp(
     ``vjp`` does not change its answers.
 
     With many more save points than forward steps, forward sensitivities run instead
-    (``prefers_forward``): on Lotka–Volterra (n = 2, 61 steps at 1e-8) with 10^4 save
-    points the jumps took 5.9 s and forward sensitivities 0.1 s; with 10^6 save points at
-    the default tolerances, vjp and pullback now take 8 s together (the jumps' pullback
-    alone took 422 s in issue 13). Both on a shared 2-core machine.
+    (``prefers_forward``): the jumps cost at least one backward step per save point, the
+    forward sensitivities only the forward steps.
 
     Example
     -------

@@ -1,9 +1,7 @@
 """``TracedModel`` (the ``Model`` protocol for a traced function) and ``trace_model``.
 
-How ``f`` is evaluated on floats, chosen per model from what the trace saw (measured with
-bench/bench_trace.py; CPU-time medians on a busy 2-core machine: Lotka–Volterra user
-function 4.0 µs, generated 3.7 µs; 2→50→2 MLP user 12.0 µs, generated 24.5 µs; 50-state
-chain user 8.4 µs, generated 12.3 µs):
+How ``f`` is evaluated on floats, chosen per model from what the trace saw (the costs are
+measured by bench/bench_trace.py):
 
 * **scalar-style** functions (unpack ``x, y = u``, scalar arithmetic, return a list; no
   NumPy call on an array) run the **generated** code: Python-float arithmetic is several
@@ -12,7 +10,8 @@ chain user 8.4 µs, generated 12.3 µs):
 * **array-style** functions (``W @ u``, ``np.tanh`` of a vector, slices, ``u.sum()``) run
   the **user's own function**, which is already vectorised, wrapped to return a float64
   array of the right shape. Scalar-unrolled code would be many times slower there (a 2→50→2
-  MLP: 100 scalar ``tanh`` calls against one ``np.tanh``).
+  MLP: 100 scalar ``tanh`` calls against one ``np.tanh``); models with enough matrix work
+  are traced at the array level instead (``bridge._trace.array``).
 
 The choice is deterministic (it depends on the code, not on timing). Both versions are kept
 (``f_user``, ``f_generated``) and the tests check they agree (to rounding: SymPy may
