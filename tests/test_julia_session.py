@@ -68,7 +68,7 @@ class FakeFunction(AnyValue):
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         _touch(f"call {self.name}")
         if self.name == "prepare":
             return AnyValue()

@@ -323,10 +323,17 @@ function _pullback_job(h::EventVJPHandle, cot::AbstractMatrix)
     cpre, cpost = [zeros(n) for _ in 1:nhit], [zeros(n) for _ in 1:nhit]
     for (i, (kind, at, col)) in enumerate(plan.place)
         c = view(cot, :, i)
-        kind == AT_START ? (ybars[at][:, 1] .+= c) :
-            kind == AT_END ? (ybars[at][:, end] .+= c) :
-            kind == INNER ? (ybars[at][:, 1 + col] .+= c) :
-            kind == BEFORE_HIT ? (cpre[at] .+= c) : (cpost[at] .+= c)
+        if kind == AT_START
+            view(ybars[at], :, 1) .+= c
+        elseif kind == AT_END
+            view(ybars[at], :, size(ybars[at], 2)) .+= c
+        elseif kind == INNER
+            view(ybars[at], :, 1 + col) .+= c
+        elseif kind == BEFORE_HIT
+            cpre[at] .+= c
+        else
+            cpost[at] .+= c
+        end
     end
     μ = zeros(np)
     λ = zeros(n)  # the adjoint after the last segment's end
@@ -334,7 +341,7 @@ function _pullback_job(h::EventVJPHandle, cot::AbstractMatrix)
     du0 = λ
     for s in nseg:-1:1
         seg = h.segments[s]
-        ybars[s][:, end] .+= λ
+        view(ybars[s], :, size(ybars[s], 2)) .+= λ
         x̄, p̄ = apply_back(seg.back, ybars[s], n, np, seg.ncols, seg.cols)
         μ .+= p̄
         if s > 1

@@ -161,9 +161,10 @@ along (negated in reflected time).
 function differentiated_solve(job::Job, prob, sensealg, ts::Vector{Float64}, backwards::Bool)
     a, b = prob.tspan
     stops = filter(s -> min(a, b) < s < max(a, b), backwards ? -job.tstops : job.tstops)
-    kwargs = (; reltol = job.reltol, abstol = differentiated_abstol(job, sensealg, prob),
+    base = (; reltol = job.reltol, abstol = differentiated_abstol(job, sensealg, prob),
         maxiters = job.maxiters, verbose = quiet(), saveat = ts, sensealg = sensealg)
-    isempty(stops) || (kwargs = (; kwargs..., tstops = stops))
+    # Assigned once: a captured variable assigned twice would be boxed inside `forward`.
+    kwargs = isempty(stops) ? base : (; base..., tstops = stops)
     seen = Ref{Any}(nothing)
     function forward(u0, p)
         fsol = solve(prob, job.alg; u0 = u0, p = p, kwargs...)

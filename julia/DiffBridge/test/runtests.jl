@@ -38,6 +38,186 @@ end
 end
 """
 
+
+# A falling ball (p = g, e, T), and the events bridge generates for it: `ground` (u1 = 0
+# going down, bounce u2 -> -e u2), `apex` (u2 = 0 going down, recorded), `deadline` (t = T,
+# terminal). BALL_EVENTS_SRC is tests/golden/events_bouncing_ball.jl verbatim
+# (tests/test_julia_events.py checks that they agree).
+const BALL_SRC = """
+module BallModel
+const NSTATES = 2
+const NPARAMS = 3
+function f!(du, u, p, t)
+    du[1] = u[2]
+    du[2] = -p[1]
+    return nothing
+end
+function jac!(J, u, p, t)
+    fill!(J, zero(eltype(J)))
+    J[1, 2] = 1
+    return nothing
+end
+function paramjac!(pJ, u, p, t)
+    fill!(pJ, zero(eltype(pJ)))
+    pJ[2, 1] = -1
+    return nothing
+end
+function vjp!(out, v, u, p, t)
+    out[1] = zero(eltype(out))
+    out[2] = v[1]
+    return nothing
+end
+function vjp_p!(out, v, u, p, t)
+    out[1] = -v[2]
+    out[2] = zero(eltype(out))
+    out[3] = zero(eltype(out))
+    return nothing
+end
+end
+"""
+
+const BALL_EVENTS_SRC = raw"""
+module BouncingBallEvents
+
+const NEVENTS = 3
+const NSTATES = 2
+const NPARAMS = 3
+const DIRECTIONS = (-1, -1, 1)
+const TERMINAL = (false, false, true)
+const HAS_AFFECT = (true, false, false)
+
+function condition_1(u, p, t)
+    return u[1]
+end
+
+function condition_grad_u_1!(out, u, p, t)
+    out[1] = 1
+    out[2] = 0
+    return nothing
+end
+
+function condition_grad_p_1!(out, u, p, t)
+    out[1] = 0
+    out[2] = 0
+    out[3] = 0
+    return nothing
+end
+
+function condition_grad_t_1(u, p, t)
+    return 0
+end
+
+function affect_1!(unew, u, p, t)
+    unew[1] = u[1]
+    unew[2] = -p[2]*u[2]
+    return nothing
+end
+
+function affect_jac_u_1!(J, u, p, t)
+    fill!(J, zero(eltype(J)))
+    J[1, 1] = 1
+    J[2, 2] = -p[2]
+    return nothing
+end
+
+function affect_jac_p_1!(pJ, u, p, t)
+    fill!(pJ, zero(eltype(pJ)))
+    pJ[2, 2] = -u[2]
+    return nothing
+end
+
+function affect_grad_t_1!(out, u, p, t)
+    out[1] = 0
+    out[2] = 0
+    return nothing
+end
+
+function condition_2(u, p, t)
+    return u[2]
+end
+
+function condition_grad_u_2!(out, u, p, t)
+    out[1] = 0
+    out[2] = 1
+    return nothing
+end
+
+function condition_grad_p_2!(out, u, p, t)
+    out[1] = 0
+    out[2] = 0
+    out[3] = 0
+    return nothing
+end
+
+function condition_grad_t_2(u, p, t)
+    return 0
+end
+
+function condition_3(u, p, t)
+    return t - p[3]
+end
+
+function condition_grad_u_3!(out, u, p, t)
+    out[1] = 0
+    out[2] = 0
+    return nothing
+end
+
+function condition_grad_p_3!(out, u, p, t)
+    out[1] = 0
+    out[2] = 0
+    out[3] = -1
+    return nothing
+end
+
+function condition_grad_t_3(u, p, t)
+    return 1
+end
+
+function conditions!(out, u, p, t)
+    out[1] = condition_1(u, p, t)
+    out[2] = condition_2(u, p, t)
+    out[3] = condition_3(u, p, t)
+    return nothing
+end
+
+function affect!(unew, u, p, t, k)
+    if k == 1
+        affect_1!(unew, u, p, t)
+    else
+        copyto!(unew, u)
+    end
+    return nothing
+end
+
+end # module
+"""
+
+const BALL_G, BALL_E, BALL_H = 9.81, 0.9, 1.0
+
+"""The first k impact times of the ball dropped from h0 at rest (restitution e)."""
+function bounce_times(h0, g, e, k)
+    v0 = sqrt(2 * g * h0)
+    times = [v0 / g]
+    for i in 1:(k - 1)
+        push!(times, times[end] + 2 * e^i * v0 / g)
+    end
+    return times
+end
+
+"""The closed-form height at time s, given the impact times (v0: the first impact speed)."""
+function ball_height(s, times, v0)
+    k = count(<(s), times)
+    k == 0 && return BALL_H - BALL_G * s^2 / 2
+    r = s - times[k]
+    return BALL_E^k * v0 * r - BALL_G * r^2 / 2
+end
+
+function ball_job(u0, p; t1 = 3.0, saveat = nothing, tstops = nothing)
+    return DiffBridge.prepare("ball", u0, 0.0, t1, p, "Tsit5", saveat, 1e-10, 1e-12, 100_000;
+        events = "ball-events", tstops = tstops)
+end
+
 const U0 = [1.0, 2.0]
 const P = [0.7, 0.3, 1.1]
 const TS = collect(range(0.0, 2.0; length = 11))
@@ -326,6 +506,83 @@ end
         dU0, dP = DiffBridge.ensemble_pullback(handle, reshape([0.0, 1.0, 0.0, 2.0], 1, 2, 2))
         @test vec(dU0) ≈ [1.0, 2.0] .* exp(-1.0) rtol = 1e-6
         @test size(dP) == (0, 2)
+    end
+
+
+    @testset "events" begin
+        @test DiffBridge.load_model("ball", BALL_SRC, "BallModel") === true
+        @test DiffBridge.load_events("ball-events", BALL_EVENTS_SRC, "BouncingBallEvents") === true
+        @test DiffBridge.load_events("ball-events", BALL_EVENTS_SRC, "BouncingBallEvents") === false
+        u0, p = [BALL_H, 0.0], [BALL_G, BALL_E, 2.55]  # the deadline is no save time
+        times = bounce_times(BALL_H, BALL_G, BALL_E, 4)
+        v0 = sqrt(2 * BALL_G * BALL_H)
+
+        # against the closed form: impacts, apexes, the terminal deadline at t = p[3]
+        ts = collect(range(0.0, 3.0; length = 31))
+        U, t, retcode, _, (which, te, before, t_end, _) = DiffBridge.solve_job(ball_job(u0, p; saveat = ts))
+        @test retcode == "Terminated"
+        @test t_end == te[end] && which[end] == 3
+        @test te[end] ≈ 2.55 rtol = 1e-12
+        @test te[which .== 1] ≈ times[times .< 2.55] rtol = 1e-8
+        apexes = [times[k] + BALL_E^k * v0 / BALL_G for k in 1:3]
+        @test te[which .== 2] ≈ apexes[apexes .< 2.55] rtol = 1e-8
+        @test t == ts[ts .<= 2.55]  # the save times before the terminal event, no more
+        @test all(abs.(before[1, which .== 1]) .< 1e-8)
+        @test before[2, which .== 1] ≈ -v0 .* BALL_E .^ (0:2) rtol = 1e-6
+        @test U[1, :] ≈ ball_height.(t, Ref(times), v0) atol = 1e-8
+
+        # every step: both sides of each bounce, the same time twice
+        U2, t2, _, _, (which2, te2, _, _, _) = DiffBridge.solve_job(ball_job(u0, p))
+        for tau in te2[which2 .== 1]
+            i = findfirst(==(tau), t2)
+            @test t2[i + 1] == tau
+            @test U2[2, i + 1] ≈ -BALL_E * U2[2, i] rtol = 1e-12
+        end
+        @test t2[end] == te2[end]
+        @test all(diff(t2) .>= 0)
+
+        # dense output: the same steps as the saved solve, right-continuous at a bounce
+        dense = DiffBridge.dense_job(ball_job(u0, p; saveat = ts))
+        @test DiffBridge.dense_eval(dense, t) ≈ U atol = 1e-12
+        sides = DiffBridge.dense_eval(dense, [te[1], prevfloat(te[1])])
+        @test sides[2, 1] > 0 > sides[2, 2]
+
+        # a terminal event on a tstop that is a save time: saved once, at it
+        Ut, tt, rct, _, _ = DiffBridge.solve_job(ball_job(u0, [BALL_G, BALL_E, 1.0];
+            saveat = [0.5, 1.0], tstops = [1.0]))
+        @test rct == "Terminated" && tt == [0.5, 1.0]
+        @test Ut[1, 2] ≈ ball_height(1.0, times, v0) atol = 1e-8
+
+        # gradients through the bounces, every sensealg, against central differences
+        cot = [0.3 1.0; -0.2 0.5]  # columns: t = 1.0 and 2.1 (after two bounces)
+        pg = [BALL_G, BALL_E, 2.8]
+        loss(u0, p) = sum(cot .* DiffBridge.solve_job(ball_job(u0, p; saveat = [1.0, 2.1]))[1])
+        h = 1e-6
+        fd_u0 = [(loss(u0 + unit(2, i, h), pg) - loss(u0 - unit(2, i, h), pg)) / 2h for i in 1:2]
+        fd_p = [(loss(u0, pg + unit(3, i, h)) - loss(u0, pg - unit(3, i, h))) / 2h for i in 1:3]
+        for sensealg in SENSEALG_NAMES
+            Uv, tv, rc, _, _, handle = DiffBridge.vjp_job(ball_job(u0, pg; saveat = [1.0, 2.1]), sensealg)
+            @test rc == "Terminated" && tv == [1.0, 2.1]
+            @test Uv ≈ DiffBridge.solve_job(ball_job(u0, pg; saveat = [1.0, 2.1]))[1] atol = 1e-8
+            du0, dp = DiffBridge.pullback_job(handle, cot)
+            @test du0 ≈ fd_u0 rtol = 1e-5
+            @test dp ≈ fd_p rtol = 1e-5 atol = 1e-7
+        end
+
+        # the state at a terminal event that moves with p: the deadline T = 0.3 comes before
+        # the impact, u(T) = (h0 + v0 T - g T^2 / 2, v0 - g T), and the last saved point (every
+        # step) is the state at T
+        early = [BALL_G, BALL_E, 0.3]
+        for sensealg in SENSEALG_NAMES
+            Uv, tv, rc, _, _, handle = DiffBridge.vjp_job(ball_job(u0, early), sensealg)
+            @test rc == "Terminated"
+            @test tv[end] ≈ 0.3 rtol = 1e-14
+            c = zeros(size(Uv))
+            c[1, end] = 1.0
+            du0, dp = DiffBridge.pullback_job(handle, c)
+            @test du0 ≈ [1.0, 0.3] rtol = 1e-7
+            @test dp ≈ [-0.3^2 / 2, 0.0, -BALL_G * 0.3] rtol = 1e-7 atol = 1e-10
+        end
     end
 
     @testset "Zygote on Julia code" begin
