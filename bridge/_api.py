@@ -363,11 +363,11 @@ def value_and_grad(
     )
     u = np.asarray(sol.u)
     shape = (int(u.shape[0]), int(u.shape[1]))
-    value, dl_du = cached_trace_loss(loss, shape)(u)
+    value, cotangent = cached_trace_loss(loss, shape)(u)
     expected = float(loss(u.copy()))  # a copy: the user's code must not be able to edit sol.u
     if not _same(value, expected):  # e.g. a closed-over array changed: trace afresh
-        value, dl_du = cached_trace_loss(loss, shape, fresh=True)(u)
-    return expected, pullback(dl_du)
+        value, cotangent = cached_trace_loss(loss, shape, fresh=True)(u)
+    return expected, pullback(cotangent)
 
 
 def _same(a: float, b: float) -> bool:

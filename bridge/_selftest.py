@@ -123,9 +123,9 @@ def lotka_volterra_gradient(engine: str) -> tuple[float, float]:
     u0, p = np.array([1.0, 1.0]), np.array([1.5, 1.0, 3.0, 1.0])
     saveat = np.linspace(0.0, 5.0, 11)
     prob = bridge.ODEProblem(lotka_volterra, u0, (0.0, 5.0), p)
-    cot = np.random.default_rng(2026).standard_normal((len(saveat), 2))
+    cotangent = np.random.default_rng(2026).standard_normal((len(saveat), 2))
     _, pullback = bridge.vjp(prob, "Tsit5", saveat=saveat, backend=engine, **_TIGHT)
-    g = pullback(cot)
+    g = pullback(cotangent)
     theta = np.concatenate([u0, p])
     fd = np.empty_like(theta)
     for i in range(len(theta)):
@@ -135,7 +135,7 @@ def lotka_volterra_gradient(engine: str) -> tuple[float, float]:
             th = theta.copy()
             th[i] += sign * h
             s = _solve(prob.remake(u0=th[:2], p=th[2:]), "Tsit5", engine, saveat=saveat, **_TIGHT)
-            loss.append(float(np.sum(cot * s.u)))
+            loss.append(float(np.sum(cotangent * s.u)))
         fd[i] = (loss[0] - loss[1]) / (2 * h)
     got = np.concatenate([g.u0, g.p])
     return float(np.max(np.abs(got - fd)) / np.max(np.abs(fd))), 1e-5

@@ -263,14 +263,14 @@ def _differentiable_solve(
             np.full(lead, token, dtype=np.int32),
         )
 
-    def t_grad(prob: Any, t: Any, u: Any, cot: Any, g_u0: Any) -> np.ndarray:
+    def t_grad(prob: Any, t: Any, u: Any, cotangent: Any, g_u0: Any) -> np.ndarray:
         try:
-            return Odeint.t_cotangent(prob, t, u, cot, g_u0)
+            return Odeint.t_cotangent(prob, t, u, cotangent, g_u0)
         except BridgeError:  # no Python f (JuliaFunction): NaN, harmless unless t is differentiated
             return np.full(len(t), np.nan)
 
     def backward_cb(
-        token: Any, u0: Any, t: Any, p: Any, u: Any, cot: Any
+        token: Any, u0: Any, t: Any, p: Any, u: Any, cotangent: Any
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         kept = _recall(int(np.ravel(token)[0]))
         if np.ndim(u0) == 1:
@@ -278,13 +278,13 @@ def _differentiable_solve(
                 prob, _, pullback = call.vjp_at(_f64(u0), _f64(p), _f64(t))
             else:
                 _, prob, pullback = kept
-            cot64 = _f64(cot)
-            g = pullback(cot64)
-            g_t = t_grad(prob, _f64(t), _f64(u), cot64, g.u0)
+            cotangent = _f64(cotangent)
+            g = pullback(cotangent)
+            g_t = t_grad(prob, _f64(t), _f64(u), cotangent, g.u0)
             return tuple(np.asarray(x, dtype=work) for x in (g.u0, g_t, g.p))  # type: ignore[return-value]
         lead, U0, T, P = rows(u0, t, p)
         U = _f64(u).reshape(len(U0), *shape)
-        C = _f64(cot).reshape(len(U0), *shape)
+        C = _f64(cotangent).reshape(len(U0), *shape)
         if kept is None:
             kept = ("batch", call.vjp_batch(U0, P, T[0])[1]) if shared(T) else None
         if kept is not None and kept[0] == "batch":
@@ -327,7 +327,7 @@ def _differentiable_solve(
         )
         return u, (token, u0, t, p, u)
 
-    def bwd(res: tuple[Any, ...], cot: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
+    def bwd(res: tuple[Any, ...], cotangent: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
         token, u0, t, p, u = res
         specs = (
             jax.ShapeDtypeStruct(u0.shape, work),
@@ -335,7 +335,7 @@ def _differentiable_solve(
             jax.ShapeDtypeStruct(p.shape, work),
         )
         grads: tuple[jax.Array, jax.Array, jax.Array] = jax.pure_callback(
-            backward_cb, specs, token, u0, t, p, u, cot, vmap_method="broadcast_all"
+            backward_cb, specs, token, u0, t, p, u, cotangent, vmap_method="broadcast_all"
         )
         return grads
 

@@ -131,14 +131,14 @@ class _Solve(torch.autograd.Function):
             U0, P = _contiguous(u0), _contiguous(p)
             u, pullback = call.vjp_batch(U0, P, t_np)
 
-            def t_grad(out: np.ndarray, cot: np.ndarray, g_u0: np.ndarray) -> np.ndarray:
-                return call.t_cotangent_batch(U0, P, t_np, out, cot, g_u0).sum(axis=0)
+            def t_grad(out: np.ndarray, cotangent: np.ndarray, g_u0: np.ndarray) -> np.ndarray:
+                return call.t_cotangent_batch(U0, P, t_np, out, cotangent, g_u0).sum(axis=0)
 
         else:
             prob, u, pullback = call.vjp_at(_numpy(u0), _numpy(p), t_np)
 
-            def t_grad(out: np.ndarray, cot: np.ndarray, g_u0: np.ndarray) -> np.ndarray:
-                return Odeint.t_cotangent(prob, t_np, out, cot, g_u0)
+            def t_grad(out: np.ndarray, cotangent: np.ndarray, g_u0: np.ndarray) -> np.ndarray:
+                return Odeint.t_cotangent(prob, t_np, out, cotangent, g_u0)
 
         out = _tensor(u)
         ctx.pullback, ctx.t_grad = pullback, t_grad
@@ -149,15 +149,15 @@ class _Solve(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[Any, ...]:
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[Any, ...]:
         *_, out = ctx.saved_tensors
-        cot = np.ascontiguousarray(_numpy(grad_out), dtype=np.float64)
-        grads = ctx.pullback(cot)
+        cotangent = np.ascontiguousarray(_numpy(grad_output), dtype=np.float64)
+        grads = ctx.pullback(cotangent)
         g_u0 = _tensor(grads.u0) if ctx.needs_input_grad[0] else None
         g_p = _tensor(grads.p) if ctx.needs_input_grad[1] else None
         g_t = None
         if ctx.needs_input_grad[2]:
-            g_t = _tensor(ctx.t_grad(_numpy(out), cot, grads.u0))
+            g_t = _tensor(ctx.t_grad(_numpy(out), cotangent, grads.u0))
         return g_u0, g_p, g_t, None
 
 

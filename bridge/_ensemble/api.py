@@ -138,10 +138,10 @@ def vjp_ensemble(
                 "out of the ensemble",
                 retcode=esol.retcodes[failed[0]],
             )
-        cot: FloatArray = check_cotangent(cotangent, shape)
+        checked: FloatArray = check_cotangent(cotangent, shape)
         if native is not None:
-            return native(cot)
-        return pull_members(job, eprob.u0, eprob.p, results, cot, where)
+            return native(checked)
+        return pull_members(job, eprob.u0, eprob.p, results, checked, where)
 
     pullback.__doc__ = (
         f"Pullback of the ensemble solve: cotangent of shape {shape} -> "

@@ -128,7 +128,7 @@ def run_chunk(job: Job, U0: FloatArray, P: FloatArray) -> list[MemberResult]:
     return [solve_member(job, base, U0[i], P[i], keep_closure=False) for i in range(len(U0))]
 
 
-def pull_chunk(job: Job, U0: FloatArray, P: FloatArray, cot: FloatArray) -> ChunkGradients:
+def pull_chunk(job: Job, U0: FloatArray, P: FloatArray, cotangent: FloatArray) -> ChunkGradients:
     """Recompute members' solves and pull their cotangents back (non-pickling pullbacks)."""
     base = _template(job)
     backend = get_backend(job.engine)
@@ -138,7 +138,7 @@ def pull_chunk(job: Job, U0: FloatArray, P: FloatArray, cot: FloatArray) -> Chun
     for i in range(len(U0)):
         prob = _member(base, U0[i], P[i], job.tspan)
         _, raw = backend.vjp(prob, job.alg, job.opts, job.sensealg)
-        g = raw(np.ascontiguousarray(cot[i]))
+        g = raw(np.ascontiguousarray(cotangent[i]))
         g_u0[i], g_p[i] = g.u0, g.p
     return ChunkGradients(g_u0, g_p)
 

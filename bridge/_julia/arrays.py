@@ -81,7 +81,7 @@ def transposed_for_julia(x: Any, ndim: int) -> FloatArray:
     return arr.T
 
 
-def cotangent_for_julia(cot: Any) -> FloatArray:
+def cotangent_for_julia(cotangent: Any) -> FloatArray:
     """An (nt, n) cotangent as the (n, nt) F-contiguous view Julia reads as its n × nt Ȳ.
 
     Example
@@ -91,7 +91,7 @@ def cotangent_for_julia(cot: Any) -> FloatArray:
     >>> v.shape, v.flags.f_contiguous, np.shares_memory(v, c)
     ((2, 5), True, True)
     """
-    return transposed_for_julia(cot, 2)
+    return transposed_for_julia(cotangent, 2)
 
 
 class JuliaMemory:

@@ -148,16 +148,16 @@ def backward(
     live = False  # y is zero until the first non-zero cotangent: no backward solve needed
     hint: float | None = None
 
-    def cot(i: int | None) -> FloatArray | None:
+    def cotangent_at(i: int | None) -> FloatArray | None:
         return None if i is None else cotangent[i]
 
     def jump(hit: Hit) -> None:
         nonlocal live
         for i in hit.after:  # values saved at t⁺, after the events
             y[:n] += cotangent[i]
-        c_pre, c_post = cot(hit.pre), cot(hit.post)
+        c_pre, c_post = cotangent_at(hit.pre), cotangent_at(hit.post)
         if live or any(
-            c is not None and np.any(c != 0) for c in (c_pre, c_post, *map(cot, hit.after))
+            c is not None and np.any(c != 0) for c in (c_pre, c_post, *map(cotangent_at, hit.after))
         ):
             y[:n] = adjoint_jump(run.events, p, hit, y[:n], y[n:], c_pre, c_post)
             live = True

@@ -98,8 +98,8 @@ def trace_loss(
     Example
     -------
     >>> traced = trace_loss(lambda u: np.mean((u[:, 0] - 1.0) ** 2), (2, 2))
-    >>> value, dl_du = traced(np.array([[1.0, 5.0], [3.0, 5.0]]))
-    >>> value, dl_du[:, 0].tolist(), dl_du[:, 1].tolist()
+    >>> value, cotangent = traced(np.array([[1.0, 5.0], [3.0, 5.0]]))
+    >>> value, cotangent[:, 0].tolist(), cotangent[:, 1].tolist()
     (2.0, [0.0, 2.0], [0.0, 0.0])
     """
     if not callable(loss):
