@@ -4,9 +4,10 @@
 # Read against SciMLBase 3.49.2 / DiffEqBase 7.18.1 / OrdinaryDiffEqCore 4.15.0 (never run):
 # - A `VectorContinuousCallback` has no `affect_neg!`: its `affect!(integrator, fired)` gets
 #   one Int8 per condition, +1 for an upcrossing, -1 for a downcrossing, 0 for none
-#   (DiffEqBase `src/callbacks.jl:537-600`), every condition whose root is at the same
-#   (earliest) time being marked (`find_callback_time`, :315-350). So the direction is
-#   checked here, per event, and simultaneous events are applied in index order.
+#   (DiffEqBase `src/callbacks.jl:533-643`, `apply_callback!`), every condition whose
+#   root is at the same (earliest) time being marked (`find_callback_time`, :239-362).
+#   So the direction is checked here, per event, and simultaneous events are applied in
+#   index order.
 # - A condition exactly zero at the start of a step does not fire (`findall_events!`
 #   needs a non-zero previous sign, :499-523): no event at t0, and an affect that leaves
 #   the state on its surface is not re-triggered (the step after an event also nudges the

@@ -11,14 +11,16 @@
 #   by `find_root` on Dual brackets with ModAB (DiffEqBase `callbacks.jl:480`), which has
 #   no implicit-function step: the Dual part of the event time is whatever the bracket
 #   arithmetic leaves, not dτ/dθ. Its output is then matched to the primal save times by
-#   `t ∈ ts` on Dual times (`concrete_solve.jl:1427-1445`), which a Dual solve taking other
-#   steps (the Dual norm includes the partials) or terminating elsewhere breaks.
+#   `t ∈ ts` on Dual times (`concrete_solve.jl:1427-1450`), which a Dual solve taking
+#   other steps (the Dual norm includes the partials, DiffEqBaseForwardDiffExt.jl:242) or
+#   terminating elsewhere breaks.
 # - The continuous adjoints track callbacks (`callback_tracking.jl`) and include the
 #   event-time dependence (`ImplicitCorrection`, `implicit_correction!`), but they replay
-#   the affect on a `FakeIntegrator` under AD (`CallbackAffectWrapper`, :493-520); our
-#   affect records events and calls `terminate!` / `derivative_discontinuity!`, which a
-#   FakeIntegrator does not have, and the reverse callbacks fire at the recorded times in
-#   the forward time axis while `_vjp_job` runs reversed time reflected.
+#   the affect on a `FakeIntegrator` under AD (`CallbackAffectWrapper`,
+#   `callback_tracking.jl:489`); our affect records events and calls `terminate!` and
+#   `derivative_discontinuity!`, which a FakeIntegrator does not have, and the reverse
+#   callbacks fire at the recorded times in the forward time axis while `_vjp_job` runs
+#   reversed time reflected.
 # So every sensealg differentiates the segments between events, and the jumps are ours.
 
 """
