@@ -104,13 +104,7 @@ function matvec(A::AbstractMatrix, x::AbstractVector)
 end
 
 """Aᵀ x."""
-function tmatvec(A::AbstractMatrix, x::AbstractVector)
-    y = zeros(size(A, 2))
-    for j in axes(A, 2), i in axes(A, 1)
-        y[j] += A[i, j] * x[i]
-    end
-    return y
-end
+tmatvec(A::AbstractMatrix, x::AbstractVector) = matvec(permutedims(A), x)
 
 """
     adjoint_jump!(μ, links, λ, cpre, cpost) -> λ⁻
