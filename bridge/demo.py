@@ -323,8 +323,9 @@ def report_plot(png: Path | None) -> bool:
     return False
 
 
-def describe_backend(backend: str | None) -> tuple[str, str]:
-    """Choose the backend quietly; return its name and a ``Backend: ...`` text to print.
+def describe_backend(backend: str | None, prob: Any = None) -> tuple[str, str]:
+    """Choose the backend quietly (for ``prob``, when given: ``auto`` may pass over an
+    engine that cannot run it); return its name and a ``Backend: ...`` text to print.
 
     The text says which engine runs and, when ``auto`` passed over a better one, why and how
     to get it, so callers can silence bridge's one-time backend warning and print this.
@@ -336,7 +337,7 @@ def describe_backend(backend: str | None) -> tuple[str, str]:
     """
     from ._backend import ENGINES, choose_backend
 
-    choice = choose_backend(backend, warn=False)
+    choice = choose_backend(backend, prob, warn=False)
     what = {
         "julia": "Julia's DifferentialEquations.jl",
         "diffsol": "diffsol, compiled",
@@ -344,11 +345,14 @@ def describe_backend(backend: str | None) -> tuple[str, str]:
     }[choice.name]
     asked = "; asked for" if choice.requested != "auto" else ""
     lines = [f"Backend: {choice.name} ({what}{asked})"]
-    hints = {e.name: e.install_hint for e in ENGINES}
+    engines = {e.name: e for e in ENGINES}
     for name, reason in choice.skipped:
         title = "Julia" if name == "julia" else name
+        if engines[name].availability() is None:  # installed, but not for this problem
+            lines.append(f"  {title} cannot run this problem: {reason}.")
+            continue
         lines.append(f"  {title} is not available: {reason}.")
-        lines.append(f"  To use {title}: {hints[name]()}.")
+        lines.append(f"  To use {title}: {engines[name].install_hint()}.")
     return choice.name, "\n".join(lines)
 
 
