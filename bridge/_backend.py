@@ -338,7 +338,14 @@ def _warn_once(choice: BackendChoice) -> None:
             return
         _warned.add(key)
     hints = "; ".join(
-        f"{n} is not used because {r} (to get it: {_BY_NAME[n].install_hint()})"
+        f"{n} is not used because {r}"
+        # an install hint only for an engine that is not installed (not one that is, but
+        # cannot run this problem)
+        + (
+            f" (to get it: {_BY_NAME[n].install_hint()})"
+            if _BY_NAME[n].availability() is not None
+            else ""
+        )
         for n, r in choice.skipped
     )
     warnings.warn(

@@ -192,10 +192,10 @@ class Solution:
         interp = self.interpolant
         if interp is None:
             raise BackendUnsupportedError(
-                f"sol(t) needs a dense output, which this solution does not carry (the "
-                f"{self.backend} engine gives none yet, and ensemble members have none): ask "
-                "for the times you need with saveat=..., or solve the problem alone with "
-                "backend='reference'"
+                f"sol(t) needs a dense output, which this solution from the {self.backend} "
+                "engine does not carry (ensemble members have none, nor does a solve that "
+                "failed before its first step): ask for the times you need with saveat=..., "
+                "or solve the problem alone"
             )
         a, b = interp.span
         lo, hi = min(a, b), max(a, b)

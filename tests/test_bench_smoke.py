@@ -93,3 +93,17 @@ def test_a_call_past_the_limit_is_stopped() -> None:
     with pytest.raises(run.CallTimeout), run.time_limit(0.1):
         spin()
     assert time.perf_counter() - started < 2.0
+
+
+def test_events_bench_runs_and_its_errors_are_small(capsys) -> None:
+    # bench/bench_events.py through its main() on the reference engine, one repeat: every
+    # row's error against its closed form stays small (so the bench keeps measuring right).
+    from bench import bench_events
+
+    assert bench_events.main(["--repeats", "1", "--engines", "reference"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    data = [line for line in lines if line.startswith("| ") and "| reference |" in line]
+    assert len(data) == 5
+    for row in data:
+        error = float(row.strip("| ").split("|")[-1])
+        assert error < 1e-6, row

@@ -43,6 +43,12 @@ def test_decay_members_match_the_closed_form():
     assert esol.retcodes == ["Success"] * 3 and esol.success
 
 
+def test_a_member_has_no_dense_output_and_says_what_to_do_instead():
+    esol = bridge.solve(lv_ensemble(3), "Tsit5", saveat=TS, ensemble="serial", **TIGHT)
+    with pytest.raises(bridge.BackendUnsupportedError, match=r"ensemble members have none.*saveat"):
+        esol[1](0.5)
+
+
 def test_serial_members_equal_solving_each_member():
     eprob = lv_ensemble(4)
     esol = bridge.solve(eprob, "Tsit5", saveat=TS, backend="reference", **TIGHT)

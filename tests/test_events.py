@@ -331,8 +331,13 @@ def test_engines_without_the_hook_refuse_every_extra_option(monkeypatch):
     assert unsupported_options("picky", prob, both) is None
 
 
-def test_auto_passes_over_an_engine_without_events():
+def test_auto_runs_events_on_diffsol_and_passes_over_it_for_a_condition_diffsl_lacks(
+    monkeypatch,
+):
+    from bridge import _backend
     from bridge._diffsol import availability
+
+    monkeypatch.setattr(_backend, "_warned", set())  # the warning is once per process
 
     if availability() is not None:
         pytest.skip(f"needs pydiffsol: {availability()}")
@@ -340,12 +345,24 @@ def test_auto_passes_over_an_engine_without_events():
     opts = check_options(prob.tspan, None, 1e-3, 1e-6, 10, events=(bounce(),), n_states=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bridge.BridgeBackendWarning)
+        assert choose_backend("auto", prob, opts=opts).name == "diffsol"
+    # np.arctan has no DiffSL spelling: the condition cannot go into diffsol's stop tensor
+    odd = bridge.Event(lambda u, p, t: np.arctan(u[0]), direction=-1,
+                       affect=lambda u, p, t: [u[0], -p[1] * u[1]])  # fmt: skip
+    opts = check_options(prob.tspan, None, 1e-3, 1e-6, 10, events=(odd,), n_states=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", bridge.BridgeBackendWarning)
         choice = choose_backend("auto", prob, opts=opts)
-        assert choose_backend("auto", prob).name == "diffsol"
-    assert choice.name == "reference"
-    assert any(n == "diffsol" and "events" in r for n, r in choice.skipped)
-    with pytest.raises(bridge.BackendUnsupportedError, match="diffsol engine does not run events"):
-        bridge.solve(prob, "Tsit5", events=[bounce()], backend="diffsol")
+        sol = bridge.solve(prob, "Tsit5", events=[odd], reltol=1e-10, abstol=1e-12)
+    assert choice.name == "reference" and sol.backend == "reference"
+    assert any(n == "diffsol" and "np.arctan" in r for n, r in choice.skipped)
+    np.testing.assert_allclose(sol.t_events[0], [math.sqrt(2 / G)], rtol=1e-9)
+    # the warning gives no install hint for diffsol: it is installed
+    text = " ".join(str(w.message) for w in caught)
+    assert "diffsol is not used because DiffSL cannot express the condition" in text
+    assert "pip install 'pydiffsol" not in text
+    with pytest.raises(bridge.BackendUnsupportedError, match="DiffSL cannot express the condition"):
+        bridge.solve(prob, "Tsit5", events=[odd], backend="diffsol")
 
 
 # -- events through value_and_grad and the autograd adapters ------------------------------------

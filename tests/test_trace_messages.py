@@ -120,7 +120,9 @@ def test_negative_base_to_a_traced_power_is_refused_with_the_math() -> None:
 
 
 def test_zero_base_to_a_traced_power_is_refused_with_the_math() -> None:
-    with pytest.raises(TraceError, match=r"0\.0 \*\* \(u_0 \+ 1\) raises zero to a power .*\(log 0\)"):
+    with pytest.raises(
+        TraceError, match=r"0\.0 \*\* \(u_0 \+ 1\) raises zero to a power .*\(log 0\)"
+    ):
         model_of(lambda u, p, t: 0.0 ** (u + 1), [1.0])
 
 

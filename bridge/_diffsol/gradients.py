@@ -96,8 +96,10 @@ def forward_pullback(run: Run, n: int, m: int) -> DensePullback:
 
 def vjp_run(
     integ: Integrator, requested: str, mode: str
-) -> tuple[Run, Callable[[FloatArray], Gradients] | None]:
-    """The solve with sensitivities (``mode``: "forward" or "adjoint") and its pullback.
+) -> tuple[Run, Callable[[FloatArray], Gradients] | None, str]:
+    """The solve with sensitivities (``mode``: "forward" or "adjoint"), its pullback, and
+    the mode that ran: a span too short for diffsol's adjoint backward pass (it would panic,
+    ``Integrator.adjoint_starts``) runs forward sensitivities instead.
 
     A failed run comes back with no pullback (``bridge.vjp`` raises ``SolveFailedError``).
     """
@@ -106,18 +108,26 @@ def vjp_run(
     if grid is None:
         base = execute(integ, requested, "every")
         if base.retcode != SUCCESS:
-            return base, None
+            return base, None, mode
         grid, requested = base.s, base.method
     kind = "fwd_sens" if mode == "forward" else "adjoint"
     run = execute(integ, requested, kind, grid)
     if base is not None:
         run.steps, run.note = base.steps, base.note or run.note
+    if run.retcode == SUCCESS and mode == "adjoint" and not integ.adjoint_starts(run.s[-1]):
+        mode = "forward"
+        note = run.note
+        run = execute(integ, requested, "fwd_sens", grid)
+        run.note = note or run.note
+        if base is not None:
+            run.steps = base.steps
     if run.retcode != SUCCESS:
-        return run, None
+        return run, None, mode
     if mode == "forward":
-        return run, forward_pullback(run, integ.n, len(integ.p))
+        return run, forward_pullback(run, integ.n, len(integ.p)), mode
     assert run.adjoint is not None
-    return run, AdjointPullback(integ, run.method, run.adjoint, grid, forward_method=requested)
+    pullback = AdjointPullback(integ, run.method, run.adjoint, grid, forward_method=requested)
+    return run, pullback, mode
 
 
 __all__ = ["AdjointPullback", "forward_pullback", "vjp_run"]

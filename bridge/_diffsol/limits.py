@@ -10,6 +10,11 @@
   chain)); above ``MAX_MODEL_SIZE`` the engine declines, so ``auto`` runs such models
   elsewhere and says why;
 * gradients where this pydiffsol build has no sensitivities (the Windows wheel).
+
+Of the extra options (``why_not_options``; events, tstops and a per-state abstol run in
+``extras.py``): an event condition DiffSL cannot express (it goes into the compiled
+model's ``stop`` tensor), and a per-state abstol with zero entries beside positive ones
+(no scale of diffsol's one tolerance gives both, ``scaling.py``).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from . import sensitivities_available
 
 if TYPE_CHECKING:
     from .._problem import ODEProblem
+    from .._validate import SolveOptions
 
 #: The largest model (``model_size``) the engine compiles: about 5 s of compile time here.
 MAX_MODEL_SIZE = 600
@@ -78,4 +84,37 @@ def why_not(prob: ODEProblem, *, gradient: bool) -> str | None:
     return None
 
 
-__all__ = ["MAX_MODEL_SIZE", "model_size", "why_not"]
+#: Per traced event: None when its condition prints as DiffSL, else why not.
+_PRINTABLE: weakref.WeakKeyDictionary[object, str | None] = weakref.WeakKeyDictionary()
+
+
+def _condition_reason(prob: ODEProblem, event: object) -> str | None:
+    if event in _PRINTABLE:
+        return _PRINTABLE[event]
+    from .._trace.events_codegen import diffsl_stop_source
+
+    try:
+        diffsl_stop_source(prob.model, [event])
+        reason = None
+    except TraceError as exc:
+        reason = f"DiffSL cannot express the condition of {event.describe()}: {exc}"  # type: ignore[attr-defined]
+    _PRINTABLE[event] = reason
+    return reason
+
+
+def why_not_options(prob: ODEProblem, opts: SolveOptions, *, gradient: bool) -> str | None:
+    """None when diffsol runs the extra options of ``opts`` (see the module docstring)."""
+    from .scaling import why_not as abstol_reason
+
+    if opts.abstol_vector is not None:
+        reason = abstol_reason(opts.abstol_vector)
+        if reason is not None:
+            return reason
+    for event in opts.events:
+        reason = _condition_reason(prob, event.traced(prob))
+        if reason is not None:
+            return reason
+    return None
+
+
+__all__ = ["MAX_MODEL_SIZE", "model_size", "why_not", "why_not_options"]

@@ -58,6 +58,9 @@ DT_LESS_THAN_MIN, FAILURE = "DtLessThanMin", "Failure"
 DEFAULT_FLOOR = 1e-13
 #: Tolerances of adjoint solves, relative to the requested ones (see ``_configure``).
 ADJOINT_TIGHTEN = 1e-2
+#: The adjoint runs on spans at least this many times diffsol's first-step estimate
+#: (``Integrator.adjoint_starts``); shorter ones use forward sensitivities.
+ADJOINT_START_MARGIN = 2.0
 _TIME = re.compile(r"at time = ([-+0-9.eE]+|NaN|inf)")
 #: Fractions of the span for the "is the right-hand side finite a little further?" check.
 _PROBE_STEPS = (1e-13, 1e-10, 1e-7, 1e-4)
@@ -93,6 +96,10 @@ class Run:
     #: The diffsol method that produced it, and why if auto changed its mind.
     method: str = ""
     note: str = ""
+    #: The model's ``stop`` tensor ended it before the end of the span (at ``s[-1]``).
+    stopped: bool = False
+    #: Where a failed run got to (solver time), when that is known.
+    s_reached: float | None = None
 
 
 def _parse(exc: RuntimeError) -> StepFailure:
@@ -131,6 +138,8 @@ class Integrator:
         self.grid = grid
         self.opts = opts
         self.params = np.concatenate([p, y0])
+        #: The first step diffsol tries (None: min(1, span)); a restart carries the last one.
+        self.h0: float | None = None
 
     # -- one pydiffsol call -----------------------------------------------------------------
     def call(
@@ -152,7 +161,7 @@ class Integrator:
         with self.model.lock:
             self._configure(method, sens=kind == "fwd_sens", adjoint=kind == "adjoint")
             ode.t0 = s_start
-            ode.h0 = h0 if h0 is not None else min(1.0, self.span)
+            ode.h0 = h0 if h0 is not None else (self.h0 or min(1.0, self.span))
             ode.options.min_timestep = DEFAULT_FLOOR if floor is None else floor
             try:
                 if kind == "every":
@@ -190,13 +199,39 @@ class Integrator:
         # fail), and the discrete adjoint needs tighter tolerances than the forward solve
         # for the same accuracy (LV saved at every step: 1e-6 error at rtol 1e-9).
         ode = self.model.ode
-        factor = (ADJOINT_TIGHTEN if adjoint else 1.0) * loosen
-        rtol = min(max(self.opts.reltol * factor, 1e-14), 0.1)
-        atol = max(self.opts.abstol * factor, 1e-300)
+        rtol, atol = self.tolerances((ADJOINT_TIGHTEN if adjoint else 1.0) * loosen)
         ode.ode_solver = getattr(pydiffsol(), method)
         ode.rtol, ode.atol = rtol, atol
         ode.sens_rtol, ode.sens_atol = (rtol, atol) if sens else (None, None)
         ode.param_rtol, ode.param_atol = (rtol, atol * param_loosen) if adjoint else (None, None)
+
+    def tolerances(self, factor: float = 1.0) -> tuple[float, float]:
+        """(rtol, atol) of a solve whose tolerances are ``factor`` times the requested ones."""
+        rtol = min(max(self.opts.reltol * factor, 1e-14), 0.1)
+        return rtol, max(self.opts.abstol * factor, 1e-300)
+
+    def adjoint_starts(self, s_end: float) -> bool:
+        """Whether diffsol's adjoint backward pass can run on [s0, s_end] (measured).
+
+        diffsol 0.16.1's backward pass re-initialises the forward solver at the start of the
+        checkpoints with Hairer's first-step estimate, 0.01 |y0| / |f(y0)| in the error norm
+        (1e-6 when either is below 1e-5), and evaluates f that far on: when that lies past
+        ``s_end`` it panics ("t is outside of the checkpoints"). Measured: u' = -k u panics
+        on spans below 0.01 / k whatever the cotangent and tolerances; a falling ball from
+        (1, 3.9) below 0.00305 = 0.01 / rms(3.9, 9.81 / 3.9); u' = 50 u^2 from 1 between
+        1.99e-4 and 2.1e-4 (the estimate at the start: 2e-4, at the end: 1.98e-4).
+        """
+        y = self.y0
+        with self.model.lock:
+            f = np.asarray(self.model.ode.rhs(self.params, self.s0, y), dtype=np.float64)
+        rtol, atol = self.tolerances(ADJOINT_TIGHTEN)
+        w = atol + rtol * np.abs(y)
+        d0 = float(np.sqrt(np.mean((y / w) ** 2)))
+        d1 = float(np.sqrt(np.mean((f / w) ** 2)))
+        if not (math.isfinite(d0) and math.isfinite(d1)):
+            return False
+        h0 = 1e-6 if d0 < 1e-5 or d1 < 1e-5 else 0.01 * d0 / d1
+        return s_end - self.s0 >= ADJOINT_START_MARGIN * h0
 
     def backward(self, method: str, adjoint: tuple[Any, Any], dgdu: FloatArray) -> FloatArray:
         """diffsol's adjoint backward pass: d(sum dgdu * y)/d(inputs), shape (n_inputs,).
@@ -216,6 +251,7 @@ class Integrator:
                         method, sens=False, adjoint=True, loosen=loosen, param_loosen=param_loosen
                     )
                     self.model.ode.options.min_timestep = DEFAULT_FLOOR
+                    self.model.ode.t0 = self.s0  # the backward pass ends there (a segment's start)
                     try:
                         out = self.model.ode.solve_adjoint_bkwd(adjoint[0], adjoint[1], dgdu)
                     except RuntimeError as exc:
@@ -240,13 +276,17 @@ class Integrator:
     # -- what a result means ----------------------------------------------------------------
     def finish(self, kind: str, raw: Any, grid: FloatArray | None) -> Run:
         """A successful call as a Run: NaN rows cut (Unstable), maxiters applied (every step)."""
-        if kind == "adjoint":
-            solution = raw[0]
-            y = np.ascontiguousarray(np.asarray(solution.ys, dtype=np.float64).T)
-        else:
-            y = np.ascontiguousarray(np.asarray(raw.ys, dtype=np.float64).T)
-        s = np.asarray(raw.ts, dtype=np.float64) if kind == "every" else np.asarray(grid)
-        run = Run(s, y, steps=len(s) - 1 if kind == "every" else None)
+        solution = raw[0] if kind == "adjoint" else raw
+        y = np.ascontiguousarray(np.asarray(solution.ys, dtype=np.float64).T)
+        ts = np.asarray(solution.ts, dtype=np.float64)
+        if kind == "every":
+            s, stopped = ts, bool(len(ts) and ts[-1] < self.s1)
+        else:  # exactly the requested times, up to where a stop tensor ended the solve
+            s = np.asarray(grid)
+            stopped = len(ts) < len(s) or bool(len(ts) and ts[-1] != s[-1])
+            if stopped:
+                s = np.concatenate([s[: len(ts) - 1], ts[-1:]])
+        run = Run(s, y, steps=len(s) - 1 if kind == "every" else None, stopped=stopped)
         if kind == "fwd_sens":
             sens = np.stack([np.asarray(a, dtype=np.float64) for a in raw.sens])  # (k, n, nt)
             run.sens = np.ascontiguousarray(sens.transpose(2, 0, 1))
@@ -277,6 +317,7 @@ class Integrator:
             steps=None if run.steps is None else max(k - 1, 0),
             sens=None if run.sens is None else run.sens[:k],
             method=run.method,
+            s_reached=float(run.s[k - 1]) if k else None,
         )
 
     def t_of(self, s: float) -> float:
@@ -351,6 +392,7 @@ class Integrator:
         y = np.concatenate([self.y0[None, :], y])
         retcode = self.classify(failure, float(s[-1]), y[-1])
         run = Run(s, y, retcode, self.failure_message(failure, retcode), steps=len(s) - 1)
+        run.s_reached = float(s[-1])
         return run if kind == "every" else self.prefix(method, run, grid)
 
     def prefix(self, method: str, run: Run, grid: FloatArray | None) -> Run:
@@ -366,7 +408,12 @@ class Integrator:
         bad = ~np.isfinite(y).all(axis=1)
         if bad.any():
             keep, y = keep[: int(np.argmax(bad))], y[: int(np.argmax(bad))]
-        return Run(np.asarray(keep), np.ascontiguousarray(y), run.retcode, run.message)
+        reached = run.s_reached
+        if reached is None and len(run.s):
+            reached = float(run.s[-1])
+        out = Run(np.asarray(keep), np.ascontiguousarray(y), run.retcode, run.message)
+        out.s_reached = reached
+        return out
 
     # -- the counted run: maxiters on an explicit method ------------------------------------
     def initial_step(self, s: float, y: FloatArray) -> float:
@@ -389,6 +436,7 @@ class Integrator:
         steps = 0
         h = self.initial_step(s, y)
         retcode, message = SUCCESS, ""
+        stopped = False
         while True:
             end = min(self.s1, s + h * (budget - steps))
             if end <= s:
@@ -409,6 +457,9 @@ class Integrator:
             S.append(new_s)
             Y.append(new_y)
             steps += len(new_s)
+            if len(new_s) and new_s[-1] < end and steps < budget:
+                stopped = True  # the model's stop tensor ended it: it fits up to there
+                break
             if steps >= budget or end >= self.s1 or not np.isfinite(new_y).all():
                 break
             s, y = float(new_s[-1]), new_y[-1]
@@ -423,7 +474,7 @@ class Integrator:
                             f"t={self.t_of(run.s[k]):.6g}")  # fmt: skip
         if run.steps > budget:
             return self.cut(run, budget + 1, MAXITERS, self.maxiters_message(run.s[budget]))
-        if retcode == SUCCESS and run.s[-1] < self.s1:  # exactly the budget, short of t1
+        if retcode == SUCCESS and run.s[-1] < self.s1 and not stopped:  # the budget, short of t1
             run.retcode, run.message = MAXITERS, self.maxiters_message(run.s[-1])
         return run
 
