@@ -211,6 +211,16 @@ class Odeint:
         _check_rows(sol, t)
         return prob, sol.u, pullback
 
+    def _member_by_member(self) -> bool:
+        """Whether a batch runs as a loop of single solves: ensembles do not take events,
+        tstops or a per-state abstol yet (``bridge._api._options``)."""
+        opts = self.solver_options
+        return (
+            bool(opts.get("events"))
+            or opts.get("tstops") is not None
+            or np.ndim(opts.get("abstol", 0.0)) > 0
+        )
+
     def _ensemble(self, U0: FloatArray, P: FloatArray, t: FloatArray) -> Any:
         from ._ensemble import EnsembleProblem
 
@@ -233,6 +243,8 @@ class Odeint:
         from ._api import solve
 
         t = check_times(t)
+        if self._member_by_member():
+            return np.stack([self.solve_at(U0[i], P[i], t) for i in range(len(U0))])
         esol = solve(self._ensemble(U0, P, t), self.alg, **self._kwargs(t))
         _require_members(esol)
         return esol.u
@@ -244,6 +256,14 @@ class Odeint:
         from ._api import vjp
 
         t = check_times(t)
+        if self._member_by_member():
+            done = [self.vjp_at(U0[i], P[i], t) for i in range(len(U0))]
+
+            def members_pullback(cotangent: FloatArray) -> Gradients:
+                gs = [pb(cotangent[i]) for i, (_, _, pb) in enumerate(done)]
+                return Gradients(u0=np.stack([g.u0 for g in gs]), p=np.stack([g.p for g in gs]))
+
+            return np.stack([u for _, u, _ in done]), members_pullback
         esol, pullback = vjp(
             self._ensemble(U0, P, t), self.alg, sensealg=self.sensealg, **self._kwargs(t)
         )

@@ -192,6 +192,9 @@ _SOLVES_MAX = 128
 def _cached_solve(
     owner: Any, call: Odeint, shape: tuple[int, int], work: Any
 ) -> Callable[[jax.Array, jax.Array, jax.Array], jax.Array]:
+    options = _options_key(call.solver_options)
+    if options is None:  # an option value that cannot be a key: no reuse, still correct
+        return _differentiable_solve(call, shape, work)
     key = (
         id(owner),
         call.template.n_states,
@@ -199,7 +202,7 @@ def _cached_solve(
         call.alg,
         call.sensealg,
         call.backend,
-        tuple(sorted(call.solver_options.items())),
+        options,
         shape,
         np.dtype(work).name,
     )
@@ -214,6 +217,27 @@ def _cached_solve(
         while len(_SOLVES) > _SOLVES_MAX:
             _SOLVES.popitem(last=False)
     return fn
+
+
+def _options_key(options: dict[str, Any]) -> tuple[Any, ...] | None:
+    """The solver options as a hashable key (lists of events, tstops or per-state abstols
+    as tuples, arrays by their contents), or None if one cannot be made. The key holds the
+    values themselves (an ``Event`` by identity), never their ids, so it is never reused
+    for other options.
+    """
+
+    def value(v: Any) -> Any:
+        if isinstance(v, (list, tuple)):
+            return tuple(value(x) for x in v)
+        if isinstance(v, np.ndarray):
+            return ("array", v.dtype.str, v.shape, v.tobytes())
+        hash(v)  # TypeError for anything else unhashable
+        return v
+
+    try:
+        return tuple(sorted((k, value(v)) for k, v in options.items()))
+    except TypeError:
+        return None
 
 
 def _differentiable_solve(

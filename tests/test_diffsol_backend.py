@@ -554,3 +554,27 @@ def test_ensemble_workers_get_the_compiled_model_and_agree_with_serial():
     _, pb_procs = bridge.vjp(eprob, "Tsit5", ensemble="processes", **kw)
     cot = np.ones_like(serial.u)
     np.testing.assert_allclose(pb_procs(cot).p, pb_serial(cot).p, rtol=1e-12)
+
+
+@needs_diffsol
+@pytest.mark.parametrize("sensealg", [None, "ForwardDiffSensitivity", "InterpolatingAdjoint"])
+def test_a_last_step_landing_a_rounding_short_of_the_final_time_is_retried(sensealg):
+    # diffsol 0.16.1's bdf accepts a last step ending 100 eps short of the final time, then
+    # asserts that every evaluation time was reached and panics (docs/diffsl.md behaviour
+    # 10): these final times (found by the fuzz test) all did. u' = sin u has the closed
+    # form tan(u/2) = tan(u0/2) e^(t - t0).
+    u0, t0 = 0.931640625, -0.3125
+    for t1 in (-0.02675, -0.0255, -0.024, -0.02225, -0.022981404058519672):
+        prob = bridge.ODEProblem(lambda u, p, t: [np.sin(u[0])], [u0], (t0, t1))
+        d = t1 - t0
+        exact = 2 * np.arctan(np.tan(u0 / 2) * np.exp(d))
+        kw = {"saveat": [t1], "reltol": 1e-8, "abstol": 1e-10, "backend": "diffsol"}
+        if sensealg is None:
+            sol = bridge.solve(prob, "FBDF", **kw)
+        else:
+            sol, pullback = bridge.vjp(prob, "FBDF", sensealg=sensealg, **kw)
+            slope = np.exp(d) / np.cos(u0 / 2) ** 2 / (1 + np.tan(u0 / 2) ** 2 * np.exp(2 * d))
+            np.testing.assert_allclose(pullback(np.ones((1, 1))).u0, [slope], rtol=1e-6)
+        assert sol.success, (t1, sol.message)
+        assert sol.t.tolist() == [t1]
+        np.testing.assert_allclose(sol.u[0], [exact], rtol=1e-7)

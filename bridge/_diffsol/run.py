@@ -61,6 +61,12 @@ ADJOINT_TIGHTEN = 1e-2
 #: The adjoint runs on spans at least this many times diffsol's first-step estimate
 #: (``Integrator.adjoint_starts``); shorter ones use forward sensitivities.
 ADJOINT_START_MARGIN = 2.0
+#: diffsol 0.16.1's solve_dense asserts that the last evaluation time was reached, but its
+#: stop test accepts a last step that ends 100 eps short of it (docs/diffsl.md behaviour 10).
+_LAST_STEP_PANIC = "before consuming all t_eval points"
+#: The retries after that panic move the final time on by this many ulps (of the larger of
+#: |t_final| and the span): the values there change by f times that, far below any tolerance.
+_LAST_STEP_NUDGES = (8.0, 40.0, 200.0)
 _TIME = re.compile(r"at time = ([-+0-9.eE]+|NaN|inf)")
 #: Fractions of the span for the "is the right-hand side finite a little further?" check.
 _PROBE_STEPS = (1e-13, 1e-10, 1e-7, 1e-4)
@@ -100,6 +106,26 @@ class Run:
     stopped: bool = False
     #: Where a failed run got to (solver time), when that is known.
     s_reached: float | None = None
+
+
+class _Relabelled:
+    """A pydiffsol solution whose last time is the asked one (``ts``), not the nudged one."""
+
+    def __init__(self, raw: Any, t_eval: FloatArray) -> None:
+        self._raw = raw
+        ts = np.array(raw.ts, dtype=np.float64)
+        if len(ts) == len(t_eval):
+            ts[-1] = t_eval[-1]
+        self.ts = ts
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+
+def _at_asked_times(kind: str, raw: Any, t_eval: FloatArray) -> Any:
+    if kind == "adjoint":
+        return (_Relabelled(raw[0], t_eval), *raw[1:])
+    return _Relabelled(raw, t_eval)
 
 
 def _parse(exc: RuntimeError) -> StepFailure:
@@ -154,32 +180,55 @@ class Integrator:
         h0: float | None = None,
     ) -> Any:
         """One pydiffsol solve: ``kind`` is "every", "dense", "fwd_sens" or "adjoint"."""
-        ode = self.model.ode
         s_start, params = self.s0, self.params
         if start is not None:
             s_start, params = start[0], np.concatenate([self.p, start[1]])
+        first_step = h0 if h0 is not None else (self.h0 or min(1.0, self.span))
+        t_eval = (
+            None if kind == "every" else np.ascontiguousarray(self.grid if grid is None else grid)
+        )
+        nudged = None
         with self.model.lock:
-            self._configure(method, sens=kind == "fwd_sens", adjoint=kind == "adjoint")
-            ode.t0 = s_start
-            ode.h0 = h0 if h0 is not None else (self.h0 or min(1.0, self.span))
-            ode.options.min_timestep = DEFAULT_FLOOR if floor is None else floor
-            try:
-                if kind == "every":
-                    return ode.solve(params, self.s1 if end is None else end)
-                t_eval = np.ascontiguousarray(self.grid if grid is None else grid)
-                if kind == "dense":
-                    return ode.solve_dense(params, t_eval)
-                if kind == "fwd_sens":
-                    return ode.solve_fwd_sens(params, t_eval)
-                if kind == "adjoint":
-                    return ode.solve_adjoint_fwd(params, t_eval)
-            except RuntimeError as exc:
-                raise _parse(exc) from None
-            except BaseException as exc:  # a Rust panic (pyo3's PanicException)
-                if type(exc).__name__ != "PanicException":
-                    raise
-                self.model.recover()
-                raise StepFailure(f"diffsol panicked: {exc}", None) from None
+            for attempt in range(1 + len(_LAST_STEP_NUDGES)):
+                self._configure(method, sens=kind == "fwd_sens", adjoint=kind == "adjoint")
+                ode = self.model.ode  # (a new Ode after a recovered panic)
+                ode.t0 = s_start
+                ode.h0 = first_step
+                ode.options.min_timestep = DEFAULT_FLOOR if floor is None else floor
+                try:
+                    if kind == "every":
+                        return ode.solve(params, self.s1 if end is None else end)
+                    assert t_eval is not None
+                    if kind == "dense":
+                        raw = ode.solve_dense(params, nudged if nudged is not None else t_eval)
+                    elif kind == "fwd_sens":
+                        raw = ode.solve_fwd_sens(params, nudged if nudged is not None else t_eval)
+                    elif kind == "adjoint":
+                        raw = ode.solve_adjoint_fwd(
+                            params, nudged if nudged is not None else t_eval
+                        )
+                    else:
+                        break
+                    return raw if nudged is None else _at_asked_times(kind, raw, t_eval)
+                except RuntimeError as exc:
+                    raise _parse(exc) from None
+                except BaseException as exc:  # a Rust panic (pyo3's PanicException)
+                    if type(exc).__name__ != "PanicException":
+                        raise
+                    self.model.recover()
+                    if (
+                        t_eval is not None
+                        and _LAST_STEP_PANIC in str(exc)
+                        and attempt < len(_LAST_STEP_NUDGES)
+                    ):
+                        # docs/diffsl.md behaviour 10: the last step landed a rounding short
+                        # of the final time; a final time a few ulps on rounds differently.
+                        last = float(t_eval[-1])
+                        ulp = float(np.spacing(max(abs(last), self.span)))
+                        nudged = t_eval.copy()
+                        nudged[-1] = last + _LAST_STEP_NUDGES[attempt] * ulp
+                        continue
+                    raise StepFailure(f"diffsol panicked: {exc}", None) from None
         raise ValueError(f"unknown kind of solve {kind!r}")
 
     def _configure(
@@ -291,7 +340,7 @@ class Integrator:
             sens = np.stack([np.asarray(a, dtype=np.float64) for a in raw.sens])  # (k, n, nt)
             run.sens = np.ascontiguousarray(sens.transpose(2, 0, 1))
         if kind == "adjoint":
-            run.adjoint = raw
+            run.adjoint = tuple(x._raw if isinstance(x, _Relabelled) else x for x in raw)
         # A sum is finite when every term is: cheaper than isfinite (overflow is rechecked).
         finite = math.isfinite(float(y.sum())) and (
             run.sens is None or math.isfinite(float(run.sens.sum()))
