@@ -81,10 +81,11 @@ def _options(
         tstops=tstops,
         n_states=single.n_states,
     )
-    if isinstance(prob, EnsembleProblem) and opts.extras():
+    if isinstance(prob, EnsembleProblem) and opts.events:
+        # (tstops and a per-state abstol are data, and travel to workers with the options)
         raise BridgeValueError(
-            f"{' and '.join(opts.extras())} cannot be used with an EnsembleProblem yet: solve "
-            "the members one by one (bridge.solve(prob.remake(u0=..., p=...), ...))"
+            "events cannot be used with an EnsembleProblem yet: solve the members one by one "
+            "(bridge.solve(prob.remake(u0=..., p=...), ...))"
         )
     return opts
 

@@ -212,14 +212,9 @@ class Odeint:
         return prob, sol.u, pullback
 
     def _member_by_member(self) -> bool:
-        """Whether a batch runs as a loop of single solves: ensembles do not take events,
-        tstops or a per-state abstol yet (``bridge._api._options``)."""
-        opts = self.solver_options
-        return (
-            bool(opts.get("events"))
-            or opts.get("tstops") is not None
-            or np.ndim(opts.get("abstol", 0.0)) > 0
-        )
+        """Whether a batch runs as a loop of single solves: ensembles do not take events
+        yet (``bridge._api._options``)."""
+        return bool(self.solver_options.get("events"))
 
     def _ensemble(self, U0: FloatArray, P: FloatArray, t: FloatArray) -> Any:
         from ._ensemble import EnsembleProblem

@@ -285,3 +285,21 @@ def test_an_array_model_travels_as_generated_source():
     serial = bridge.solve(eprob, "Tsit5", **kw)
     procs = bridge.solve(eprob, "Tsit5", ensemble="processes", **kw)
     np.testing.assert_allclose(procs.u, serial.u, rtol=1e-13, atol=1e-15)
+
+
+def test_one_pool_runs_the_same_model_on_two_engines():
+    # The worker's model cache was keyed by the model alone: a worker that had built it for
+    # the reference engine (no DiffSL text) then failed the diffsol ensemble of that model.
+    from bridge._diffsol import availability
+
+    if availability() is not None:
+        pytest.skip(f"needs pydiffsol: {availability()}")
+    prob = bridge.ODEProblem(lotka_volterra, [1.0, 1.0], (0.0, 2.0), LV_P)
+    eprob = bridge.EnsembleProblem(prob, p=members(4)[1])
+    out = {}
+    for engine in ("reference", "diffsol", "reference"):
+        esol = bridge.solve(eprob, "Tsit5", saveat=TS, ensemble="processes", backend=engine,
+                            **TIGHT)  # fmt: skip
+        assert esol.backend == engine and all(r == "Success" for r in esol.retcodes)
+        out.setdefault(engine, esol.u)
+    np.testing.assert_allclose(out["diffsol"], out["reference"], rtol=1e-6, atol=1e-8)

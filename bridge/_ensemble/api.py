@@ -31,8 +31,14 @@ def _require_saveat(opts: SolveOptions) -> None:
         )
 
 
-def _where(ensemble: Any, engine: str) -> Executor:
+def _where(ensemble: Any, engine: str, opts: SolveOptions) -> Executor:
     if ensemble == "threads" and engine == "julia":
+        if opts.extras():
+            raise BridgeValueError(
+                f"ensemble='threads' on the Julia backend does not pass "
+                f"{' and '.join(opts.extras())} to EnsembleThreads yet: use "
+                "ensemble='processes' or 'serial'"
+            )
         return Executor("threads", 1, _native_map, True)
     if ensemble == "threads":
         with _warn_lock:
@@ -97,8 +103,8 @@ def solve_ensemble(
 ) -> EnsembleSolution:
     """Solve every member (see ``bridge.solve``)."""
     _require_saveat(opts)
-    engine = choose_backend(backend, eprob.prob).name
-    where = _where(ensemble, engine)
+    engine = choose_backend(backend, eprob.prob, opts=opts).name
+    where = _where(ensemble, engine, opts)
     if where.name == "threads":
         results, _ = _native(eprob, engine, alg, opts, None)
     else:
@@ -117,8 +123,8 @@ def vjp_ensemble(
 ) -> tuple[EnsembleSolution, Callable[[Any], Gradients]]:
     """Solve every member and return the batched pullback (see ``bridge.vjp``)."""
     _require_saveat(opts)
-    engine = choose_backend(backend, eprob.prob, gradient=True).name
-    where = _where(ensemble, engine)
+    engine = choose_backend(backend, eprob.prob, gradient=True, opts=opts).name
+    where = _where(ensemble, engine, opts)
     native: Callable[[FloatArray], Gradients] | None = None
     if where.name == "threads":
         results, native = _native(eprob, engine, alg, opts, sensealg)

@@ -4,7 +4,7 @@ Every executor runs the same unit of work, ``run_chunk``: a chunk of members (th
 rows) of one ``Job`` (what the members share: the model payload, tspan, algorithm, options).
 The model crosses to a worker as its portable payload (its key and generated source, or the
 engine's own serialised compiled model), never as a pickled user function or Julia object;
-each worker builds it once and keeps it by key (``_WORKER_MODELS``). Results come back in
+each worker builds it once and keeps it by engine and key (``_WORKER_MODELS``). Results come back in
 member order; a member whose solve failed carries its retcode, and a chunk that never
 comes back (a killed worker) raises, so an ensemble is never silently short.
 
@@ -84,9 +84,13 @@ _WORKER_LOCK = threading.Lock()
 
 
 def _template(job: Job) -> ODEProblem:
-    """The job's problem in this process, built once per model key and kept."""
+    """The job's problem in this process, built once per engine and model key and kept.
+
+    The engine is part of the key: a payload for diffsol carries the DiffSL text that one
+    for the reference engine does not, and a pool outlives one ensemble call.
+    """
     assert job.payload is not None, "a job for another process carries its model"
-    key = job.payload.key
+    key = f"{job.engine}:{job.payload.key}"
     with _WORKER_LOCK:
         prob = _WORKER_MODELS.get(key)
         if prob is None:
