@@ -42,6 +42,7 @@ scaled states v = u / s, and this module converts at the boundary.
 from __future__ import annotations
 
 import dataclasses
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -70,7 +71,9 @@ ZENO_SPAN = 1e-12
 
 # -- the compiled models ------------------------------------------------------------------------
 #: Per traced model: the compiled stop models of recent (reflected, events, scales) choices.
-_STOP_MODELS: Any = None
+_STOP_MODELS: weakref.WeakKeyDictionary[Any, OrderedDict[Any, CompiledModel]] = (
+    weakref.WeakKeyDictionary()
+)
 _STOP_KEEP = 32
 
 
@@ -83,13 +86,8 @@ def stop_model(
 
     Raises ``TraceError`` when a condition uses an operation DiffSL cannot express.
     """
-    import weakref
-
     from .._trace.events_codegen import diffsl_stop_source
 
-    global _STOP_MODELS
-    if _STOP_MODELS is None:
-        _STOP_MODELS = weakref.WeakKeyDictionary()
     model = prob.model
     key = (reflected, tuple(events), None if scaling is None else scaling.key())
     try:
